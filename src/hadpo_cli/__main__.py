@@ -1,0 +1,59 @@
+"""The ``hadpo`` command: a root Typer app wiring one thin module per command.
+
+Nothing heavy is imported here: torch, transformers, peft and openai load inside the
+commands that need them, so ``hadpo --help`` and ``hadpo score`` start fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hadpo_cli import __version__
+from hadpo_cli.cli import demo, eval_pope, eval_shr, merge, score, train
+
+app = typer.Typer(
+    name="hadpo",
+    help="HA-DPO: hallucination-aware DPO for vision-language models - train, merge, evaluate, score.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+eval_app = typer.Typer(
+    help="Evaluate a model on a hallucination benchmark (POPE, SHR).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hadpo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """HA-DPO: hallucination-aware DPO for vision-language models."""
+
+
+app.command("train", help="DPO + LoRA on HA-DPO preference data -> adapter dir.")(train.command)
+app.command("merge", help="Fold a LoRA adapter into the model -> model dir.")(merge.command)
+eval_app.command("pope", help="Answer POPE questions, then score them.")(eval_pope.command)
+eval_app.command("shr", help="Describe images and judge each sentence (SHR).")(eval_shr.command)
+app.add_typer(eval_app, name="eval")
+app.command("score", help="POPE metrics from an answers file and a label file.")(score.command)
+app.command("demo", help="Run every stage on a tiny built-in model (offline).")(demo.command)
+
+
+def main() -> None:
+    app(prog_name="hadpo")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Shared pieces of the command modules: error handling, help text from settings, --config merging."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import typer
+
+from hadpo_cli.console import err
+from hadpo_cli.errors import UserError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def guarded(fn: F) -> F:
+    """Turn :class:`UserError` into ``error: ...`` on stderr and exit status 2 (no traceback).
+
+    ``HADPO_DEBUG=1`` lets the traceback through, for bug reports.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            if os.environ.get("HADPO_DEBUG"):
+                raise
+            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            if os.environ.get("HADPO_DEBUG"):
+                raise
+            err.print("interrupted; rerun the same command to resume where it stopped")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def not_built(command: str) -> None:
+    err.print(f"[bold red]error:[/] `hadpo {command}` is not built yet in this version")
+    raise typer.Exit(2)
+
+
+def field_help(model: type, name: str) -> str:
+    """The help text of a settings field, so a flag's --help and the model never disagree."""
+    return model.model_fields[name].description or ""
+
+
+def field_default(model: type, name: str) -> Any:
+    return model.model_fields[name].get_default(call_default_factory=True)
+
+
+def explicit_params(ctx: click.Context) -> set[str]:
+    """Names of the parameters the user actually typed (not left at their default)."""
+    out = set()
+    for name in ctx.params:
+        source = ctx.get_parameter_source(name)
+        if source not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP, None):
+            out.add(name)
+    return out
+
+
+def load_yaml_config(path: Path) -> dict[str, Any]:
+    """Read a YAML config; keys may use dashes or underscores (``learning-rate`` / ``learning_rate``)."""
+    import yaml
+
+    if not path.exists():
+        raise UserError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        raise UserError(f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of setting: value, got {type(data).__name__}")
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def merge_with_config(
+    ctx: click.Context, values: dict[str, Any], config: Path | None, *, skip: tuple[str, ...] = ("config",)
+) -> tuple[dict[str, Any], str | None]:
+    """Explicit flags win over the config file, which wins over defaults.
+
+    Returns the merged values and the config's name (for error messages), or None.
+    """
+    values = {k: v for k, v in values.items() if k not in skip}
+    if config is None:
+        return values, None
+    from_file = load_yaml_config(config)
+    typed = explicit_params(ctx)
+    merged = dict(values)
+    for key, value in from_file.items():
+        if key not in typed:
+            merged[key] = value
+    return merged, str(config)
+
+
+def stdout_is_pipe() -> bool:
+    return not sys.stdout.isatty()

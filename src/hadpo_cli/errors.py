@@ -1,0 +1,17 @@
+"""The one exception type for mistakes a user can make, and how it reaches the terminal."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem the user can fix (bad file, bad flag, missing image).
+
+    The CLI prints it as one ``error: ...`` line and exits with status 2, no traceback.
+    """
+
+    exit_code = 2
+
+
+def where(path: object, line: int | None = None) -> str:
+    """``file`` or ``file:line``, the prefix every data error starts with."""
+    return f"{path}:{line}" if line is not None else str(path)

@@ -1,0 +1,188 @@
+"""JSON / JSON Lines reading with file:line errors, and atomic writes.
+
+Every reader raises :class:`UserError` naming the file (and line) on bad input, so the CLI
+can print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from hadpo_cli.errors import UserError, where
+
+STDIN = "-"
+
+
+@contextlib.contextmanager
+def open_text(path: str | Path) -> Iterator[TextIO]:
+    """Open a text file for reading; ``-`` is standard input."""
+    if str(path) == STDIN:
+        yield sys.stdin
+        return
+    p = Path(path)
+    if not p.exists():
+        raise UserError(f"{p}: file not found")
+    if p.is_dir():
+        raise UserError(f"{p}: is a directory, expected a file")
+    try:
+        with p.open(encoding="utf-8") as fh:
+            yield fh
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from None
+
+
+def display_name(path: str | Path) -> str:
+    return "<stdin>" if str(path) == STDIN else str(path)
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, object)`` for each non-blank line; 1-based line numbers."""
+    name = display_name(path)
+    with open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{where(name, lineno)}: not valid JSON ({exc.msg})") from None
+
+
+def read_jsonl(path: str | Path, *, allow_empty: bool = False) -> list[tuple[int, Any]]:
+    rows = list(iter_jsonl(path))
+    if not rows and not allow_empty:
+        raise UserError(f"{display_name(path)}: file is empty")
+    return rows
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a whole JSON document; errors name the line and column."""
+    name = display_name(path)
+    with open_text(path) as fh:
+        text = fh.read()
+    if not text.strip():
+        raise UserError(f"{name}: file is empty")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{where(name, exc.lineno)}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+
+
+def require_dict(obj: Any, path: str | Path, line: int | None, what: str = "a JSON object") -> dict:
+    if not isinstance(obj, dict):
+        raise UserError(f"{where(display_name(path), line)}: expected {what}, got {type(obj).__name__}")
+    return obj
+
+
+def require_field(obj: dict, key: str, path: str | Path, line: int | None, ident: Any = None) -> Any:
+    if key not in obj:
+        extra = f" (id {ident})" if ident is not None else ""
+        raise UserError(f"{where(display_name(path), line)}: missing field {key!r}{extra}")
+    return obj[key]
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` so that ``path`` holds either the old content or all of the new."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success it replaces ``final`` in one rename.
+
+    On any failure the temporary directory is removed and ``final`` is untouched.
+    """
+    final = Path(final)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
+        raise UserError(f"{final}: already exists and is not empty (pass --overwrite to replace it)")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():
+        old = final.with_name(f".{final.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
+
+
+class JsonlAppender:
+    """Append one complete JSON line at a time, flushed, so a crash loses at most one line.
+
+    On open, a trailing partial line (from a crash mid-write) is cut off.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _truncate_partial_last_line(self.path)
+        self._fh = self.path.open("a", encoding="utf-8")
+
+    def write(self, obj: Any) -> None:
+        self._fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _truncate_partial_last_line(path: Path) -> None:
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        data = fh.read()
+        if data.endswith(b"\n"):
+            return
+        cut = data.rfind(b"\n") + 1
+        fh.truncate(cut)
+
+
+def load_jsonl_tolerant(path: str | Path) -> list[Any]:
+    """Read a file this tool appended to; a torn last line (crash mid-write) is ignored."""
+    p = Path(path)
+    if not p.exists():
+        return []
+    out = []
+    with p.open(encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break
+            if line.strip():
+                out.append(json.loads(line))
+    return out

@@ -1,0 +1,1 @@
+"""One pydantic settings model per command (one module each); see :mod:`.base`."""

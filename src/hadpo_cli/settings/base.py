@@ -1,0 +1,71 @@
+"""Base class for command settings and the conversion of validation errors to flag names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from hadpo_cli.errors import UserError
+
+S = TypeVar("S", bound="Settings")
+
+
+def flag_name(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+class Settings(BaseModel):
+    """Settings of one command. Unknown keys are refused, so typos in a config file surface."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def public_dict(self) -> dict[str, Any]:
+        """The resolved settings as JSON-ready data, with secrets left out (never written anywhere)."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                continue
+            out[name] = _jsonable(value)
+        return out
+
+    @classmethod
+    def build(cls: type[S], values: dict[str, Any], *, source: str | None = None) -> S:
+        """Validate ``values``; a failure becomes one :class:`UserError` line naming the flag."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise UserError(describe_validation_error(exc, source=source)) from None
+
+
+def describe_validation_error(exc: ValidationError, *, source: str | None = None) -> str:
+    first = exc.errors()[0]
+    loc = first.get("loc") or ()
+    msg = first.get("msg", "invalid value")
+    if first.get("type") == "extra_forbidden" and loc:
+        where = f"{source}: " if source else ""
+        return f"{where}unknown setting {str(loc[0])!r}"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    if loc:
+        name = flag_name(str(loc[0]))
+        prefix = f"{source}: {loc[0]}" if source else name
+        extra = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+        return f"{prefix}: {msg}{extra}"
+    return msg
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, BaseModel):
+        return {k: _jsonable(v) for k, v in value.model_dump().items()}
+    if hasattr(value, "value") and type(value).__module__ != "builtins":  # enums
+        return value.value
+    return value
