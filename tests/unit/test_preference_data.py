@@ -1,0 +1,256 @@
+"""HA-DPO preference pairs: the 2:1 mix, the seeded draws, and every error a user can cause."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hadpo_cli.data.images import load_image
+from hadpo_cli.data.preference import DESC_PROMPTS, PreferencePair, load_preference_pairs
+from hadpo_cli.errors import UserError
+
+
+def write_vg(root: Path, ids: list[int], *, with_files: bool = True) -> Path:
+    vg = root / "vg"
+    (vg / "VG_100K").mkdir(parents=True)
+    index = [
+        {"image_id": i, "url": f"https://x.invalid/VG_100K/{i}.jpg", "width": 8, "height": 8} for i in ids
+    ]
+    (vg / "image_data.json").write_text(json.dumps(index))
+    if with_files:
+        for i in ids:
+            (vg / "VG_100K" / f"{i}.jpg").write_bytes(b"not opened here")
+    return vg
+
+
+def pope_item(image_id: int, correct: bool = False) -> dict:
+    return {
+        "image_id": image_id,
+        "question": f"Is there a cat in image {image_id}?",
+        "chosen": "No, there is no cat.",
+        "rejected": "Yes, there is a cat.",
+        "correct": correct,
+    }
+
+
+def desc_item(image_id: int, n: int = 6) -> dict:
+    return {
+        "image_id": image_id,
+        "chosen": [f"true description {k} of {image_id}" for k in range(n)],
+        "rejected": [f"false description {k} of {image_id}" for k in range(n)],
+    }
+
+
+def write(path: Path, obj: object) -> Path:
+    path.write_text(json.dumps(obj))
+    return path
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> tuple[Path, Path, Path]:
+    vg = write_vg(tmp_path, list(range(1, 11)))
+    pope = write(tmp_path / "pope_data.json", [pope_item(i, correct=(i % 3 == 0)) for i in range(1, 11)])
+    desc = write(tmp_path / "desc_data.json", [desc_item(i) for i in range(1, 11)])
+    return pope, desc, vg
+
+
+def test_pope_repeated_twice_for_a_two_to_one_mix_and_correct_items_skipped(data):
+    pope, desc, vg = data
+    pairs = load_preference_pairs(pope, desc, vg)
+    pope_pairs = [p for p in pairs if p.source == "pope"]
+    desc_pairs = [p for p in pairs if p.source == "desc"]
+    assert len(desc_pairs) == 10
+    assert len(pope_pairs) == 2 * 7  # ids 3, 6, 9 are correct=true
+    assert not {3, 6, 9} & {p.image_id for p in pope_pairs}
+    assert len(pope_pairs) / 2 == len({(p.image_id, p.prompt) for p in pope_pairs})
+    assert all(isinstance(p, PreferencePair) for p in pairs)
+    assert pope_pairs[0].prompt == "Is there a cat in image 1?"
+    assert pope_pairs[0].image_path == vg / "VG_100K" / "1.jpg"
+
+
+def test_pope_repeat_is_adjustable_and_either_file_alone_is_enough(data):
+    pope, desc, vg = data
+    assert len(load_preference_pairs(pope, None, vg, pope_repeat=1)) == 7
+    only_desc = load_preference_pairs(None, desc, vg)
+    assert len(only_desc) == 10 and {p.source for p in only_desc} == {"desc"}
+
+
+def test_desc_draws_come_from_the_item_lists_and_the_four_prompts(data):
+    pope, desc, vg = data
+    for p in load_preference_pairs(None, desc, vg):
+        assert p.prompt in DESC_PROMPTS
+        assert p.chosen.startswith("true description") and p.chosen.endswith(f"of {p.image_id}")
+        assert p.rejected.startswith("false description") and p.rejected.endswith(f"of {p.image_id}")
+    assert len(DESC_PROMPTS) == 4
+
+
+def test_same_seed_same_draws_other_seed_other_draws(data):
+    pope, desc, vg = data
+    first = load_preference_pairs(pope, desc, vg, seed=7)
+    assert first == load_preference_pairs(pope, desc, vg, seed=7)
+    assert first != load_preference_pairs(pope, desc, vg, seed=8)
+
+
+def test_draws_are_the_same_in_another_process(data):
+    # Guards against anything hash-seeded (sets of strings) slipping into the draw order.
+    _, desc, vg = data
+    code = (
+        "import sys, json\nfrom pathlib import Path\n"
+        "from hadpo_cli.data.preference import load_preference_pairs\n"
+        "pairs = load_preference_pairs(None, Path(sys.argv[1]), Path(sys.argv[2]), seed=3)\n"
+        "print(json.dumps([[p.prompt, p.chosen, p.rejected] for p in pairs]))"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code, str(desc), str(vg)], capture_output=True, text=True, check=True
+        )
+        for _ in range(2)
+    ]
+    here = [[p.prompt, p.chosen, p.rejected] for p in load_preference_pairs(None, desc, vg, seed=3)]
+    assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout) == here
+
+
+def test_line_breaks_in_descriptions_are_removed(tmp_path):
+    vg = write_vg(tmp_path, [1])
+    item = {"image_id": 1, "chosen": ["A cat.\nOn a mat."], "rejected": ["A dog.\n\nOn a mat."]}
+    (pair,) = load_preference_pairs(None, write(tmp_path / "d.json", [item]), vg)
+    assert (pair.chosen, pair.rejected) == ("A cat. On a mat.", "A dog. On a mat.")
+
+
+def test_string_image_ids_are_accepted(tmp_path):
+    vg = write_vg(tmp_path, [5])
+    (pair,) = load_preference_pairs(write(tmp_path / "p.json", [pope_item("5")]), None, vg, pope_repeat=1)  # type: ignore[arg-type]
+    assert pair.image_id == 5
+
+
+def test_neither_file_given(tmp_path):
+    with pytest.raises(UserError, match="give --pope-data, --desc-data or both"):
+        load_preference_pairs(None, None, write_vg(tmp_path, [1]))
+
+
+@pytest.mark.parametrize(
+    ("field", "kind"),
+    [("question", "pope"), ("chosen", "pope"), ("rejected", "pope"), ("correct", "pope"), ("chosen", "desc")],
+)
+def test_missing_field_names_file_item_and_image_id(tmp_path, field, kind):
+    vg = write_vg(tmp_path, [1, 2, 3])
+    items = [pope_item(i) if kind == "pope" else desc_item(i) for i in (1, 2, 3)]
+    del items[1][field]
+    path = write(tmp_path / f"{kind}.json", items)
+    args = (path, None) if kind == "pope" else (None, path)
+    with pytest.raises(UserError) as exc:
+        load_preference_pairs(*args, vg)
+    assert str(exc.value) == f"{path}: item 1 (image_id 2): missing field {field!r}"
+
+
+def test_missing_image_id(tmp_path):
+    item = pope_item(1)
+    del item["image_id"]
+    path = write(tmp_path / "p.json", [item])
+    with pytest.raises(UserError, match=r"p\.json: item 0: missing field 'image_id'"):
+        load_preference_pairs(path, None, write_vg(tmp_path, [1]))
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value", "expected"),
+    [
+        ("pope", "correct", "no", "field 'correct' must be true or false, got str 'no'"),
+        ("pope", "chosen", ["Yes"], "field 'chosen' must be a non-empty string, got list ['Yes']"),
+        ("pope", "image_id", "abc", "field 'image_id' must be an integer, got 'abc'"),
+        ("desc", "rejected", "one string", "field 'rejected' must be a non-empty list of non-empty strings"),
+        ("desc", "chosen", [], "field 'chosen' must be a non-empty list of non-empty strings, got list []"),
+    ],
+)
+def test_wrong_field_types(tmp_path, kind, field, value, expected):
+    vg = write_vg(tmp_path, [1])
+    item = pope_item(1) if kind == "pope" else desc_item(1)
+    item[field] = value
+    path = write(tmp_path / f"{kind}.json", [item])
+    args = (path, None) if kind == "pope" else (None, path)
+    with pytest.raises(UserError, match="item 0") as exc:
+        load_preference_pairs(*args, vg)
+    assert expected in str(exc.value)
+
+
+def test_not_a_list(tmp_path):
+    path = write(tmp_path / "p.json", {"image_id": 1})
+    with pytest.raises(UserError, match=r"p\.json: expected a JSON list of objects, got dict"):
+        load_preference_pairs(path, None, write_vg(tmp_path, [1]))
+
+
+def test_unresolved_ids_counted_and_first_few_named(tmp_path):
+    vg = write_vg(tmp_path, [1, 2])
+    pope = write(tmp_path / "pope_data.json", [pope_item(i) for i in [1, 101, 102, 103]])
+    desc = write(tmp_path / "desc_data.json", [desc_item(i) for i in [2, 104, 105, 106, 107, 101]])
+    with pytest.raises(UserError) as exc:
+        load_preference_pairs(pope, desc, vg)
+    message = str(exc.value)
+    assert message.startswith(f"7 of 9 image ids in {pope}, {desc} are not in {vg / 'image_data.json'}:")
+    assert message.endswith("101, 102, 103, 104, 105 (and 2 more)")
+
+
+def test_skipped_items_need_not_resolve(tmp_path):
+    vg = write_vg(tmp_path, [1])
+    pope = write(tmp_path / "p.json", [pope_item(1), pope_item(999, correct=True)])
+    assert len(load_preference_pairs(pope, None, vg, pope_repeat=1)) == 1
+
+
+def test_missing_image_files_counted_and_named(tmp_path):
+    vg = write_vg(tmp_path, list(range(1, 9)), with_files=False)
+    (vg / "VG_100K" / "1.jpg").write_bytes(b"x")
+    desc = write(tmp_path / "d.json", [desc_item(i) for i in range(1, 9)])
+    with pytest.raises(UserError) as exc:
+        load_preference_pairs(None, desc, vg)
+    message = str(exc.value)
+    assert message.startswith("7 of 8 Visual Genome image files are missing: ")
+    assert str(vg / "VG_100K" / "2.jpg") in message
+    assert message.endswith("(and 2 more)")
+
+
+def test_vg_dir_missing(tmp_path):
+    desc = write(tmp_path / "d.json", [desc_item(1)])
+    with pytest.raises(UserError, match="Visual Genome directory not found"):
+        load_preference_pairs(None, desc, tmp_path / "nowhere")
+
+
+def test_empty_result(tmp_path):
+    vg = write_vg(tmp_path, [1])
+    pope = write(tmp_path / "p.json", [pope_item(1, correct=True)])
+    desc = write(tmp_path / "d.json", [])
+    with pytest.raises(UserError) as exc:
+        load_preference_pairs(pope, desc, vg)
+    assert str(exc.value) == (
+        f'no preference pairs to train on: {pope} has no items with "correct": false; {desc} has no items'
+    )
+
+
+def test_data_file_not_found(tmp_path):
+    with pytest.raises(UserError, match="file not found"):
+        load_preference_pairs(tmp_path / "absent.json", None, write_vg(tmp_path, [1]))
+
+
+def test_load_image_gives_rgb_and_names_a_corrupt_file(tmp_path):
+    from PIL import Image
+
+    good = tmp_path / "good.png"
+    Image.new("L", (4, 4), 128).save(good)
+    image = load_image(good)
+    assert image.mode == "RGB" and image.size == (4, 4)
+
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"definitely not a jpeg")
+    with pytest.raises(UserError, match=rf"{bad}: not an image file"):
+        load_image(bad)
+
+    truncated = tmp_path / "truncated.jpg"
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(tmp_path / "whole.jpg")
+    truncated.write_bytes((tmp_path / "whole.jpg").read_bytes()[:200])
+    with pytest.raises(UserError, match=rf"{truncated}: corrupt or unreadable image"):
+        load_image(truncated)
+
+    with pytest.raises(UserError, match="image file not found"):
+        load_image(tmp_path / "absent.jpg")
