@@ -1,10 +1,83 @@
-"""`hadpo train` (not built yet)."""
+"""``hadpo train``: flags (or a YAML --config) -> TrainSettings -> training.run.run_train."""
 
 from __future__ import annotations
 
-from hadpo_cli.cli.common import not_built
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hadpo_cli.cli.common import field_default as d
+from hadpo_cli.cli.common import field_help as h
+from hadpo_cli.cli.common import guarded, merge_with_config
+from hadpo_cli.settings.train import TrainSettings as T
 
 
-def command() -> None:
-    """Not built yet: exits with status 2."""
-    not_built("train")
+def _opt(name: str, *decls: str, **kw: object) -> typer.models.OptionInfo:
+    return typer.Option(*decls, help=h(T, name), **kw)  # type: ignore[arg-type]
+
+
+@guarded
+def command(
+    ctx: typer.Context,
+    config: Annotated[Optional[Path], typer.Option(help="YAML file of settings; flags given here win.")] = None,
+    model: Annotated[str, _opt("model")] = d(T, "model"),
+    pope_data: Annotated[Optional[Path], _opt("pope_data")] = None,
+    desc_data: Annotated[Optional[Path], _opt("desc_data")] = None,
+    vg_path: Annotated[Optional[Path], _opt("vg_path")] = None,
+    output_dir: Annotated[Optional[Path], _opt("output_dir")] = None,
+    dtype: Annotated[str, _opt("dtype")] = d(T, "dtype"),
+    lora_target: Annotated[str, _opt("lora_target")] = ",".join(d(T, "lora_target")),
+    lora_r: Annotated[int, _opt("lora_r")] = d(T, "lora_r"),
+    lora_alpha: Annotated[float, _opt("lora_alpha")] = d(T, "lora_alpha"),
+    lora_dropout: Annotated[float, _opt("lora_dropout")] = d(T, "lora_dropout"),
+    pope_repeat: Annotated[int, _opt("pope_repeat")] = d(T, "pope_repeat"),
+    max_length: Annotated[int, _opt("max_length")] = d(T, "max_length"),
+    beta: Annotated[float, _opt("beta")] = d(T, "beta"),
+    loss_type: Annotated[str, _opt("loss_type")] = d(T, "loss_type"),
+    sft_weight: Annotated[float, _opt("sft_weight")] = d(T, "sft_weight"),
+    precompute_ref_logps: Annotated[bool, _opt("precompute_ref_logps")] = d(T, "precompute_ref_logps"),
+    learning_rate: Annotated[float, _opt("learning_rate")] = d(T, "learning_rate"),
+    num_train_epochs: Annotated[float, _opt("num_train_epochs")] = d(T, "num_train_epochs"),
+    max_steps: Annotated[int, _opt("max_steps")] = d(T, "max_steps"),
+    per_device_train_batch_size: Annotated[int, _opt("per_device_train_batch_size")] = d(
+        T, "per_device_train_batch_size"
+    ),
+    gradient_accumulation_steps: Annotated[int, _opt("gradient_accumulation_steps")] = d(
+        T, "gradient_accumulation_steps"
+    ),
+    warmup_steps: Annotated[int, _opt("warmup_steps")] = d(T, "warmup_steps"),
+    lr_scheduler_type: Annotated[str, _opt("lr_scheduler_type")] = d(T, "lr_scheduler_type"),
+    weight_decay: Annotated[float, _opt("weight_decay")] = d(T, "weight_decay"),
+    max_grad_norm: Annotated[float, _opt("max_grad_norm")] = d(T, "max_grad_norm"),
+    seed: Annotated[int, _opt("seed")] = d(T, "seed"),
+    gradient_checkpointing: Annotated[
+        bool, _opt("gradient_checkpointing", "--gradient-checkpointing/--no-gradient-checkpointing")
+    ] = d(T, "gradient_checkpointing"),
+    logging_steps: Annotated[int, _opt("logging_steps")] = d(T, "logging_steps"),
+    save_steps: Annotated[int, _opt("save_steps")] = d(T, "save_steps"),
+    save_total_limit: Annotated[Optional[int], _opt("save_total_limit")] = None,
+    run_name: Annotated[Optional[str], _opt("run_name")] = None,
+    report_to: Annotated[str, _opt("report_to")] = d(T, "report_to"),
+    dataloader_num_workers: Annotated[int, _opt("dataloader_num_workers")] = d(T, "dataloader_num_workers"),
+    resume_from_checkpoint: Annotated[Optional[str], _opt("resume_from_checkpoint")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Train a LoRA adapter with the HA-DPO loss on preference pairs."""
+    values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "json_out")}
+    # Unset optional flags must not mask values coming from --config.
+    values = {k: v for k, v in values.items() if v is not None}
+    merged, source = merge_with_config(ctx, values, config)
+    settings = T.build(merged, source=source)
+
+    from hadpo_cli.console import print_json
+    from hadpo_cli.training.run import run_train, summarize
+
+    result = run_train(settings)
+    summary = summarize(result)
+    if json_out:
+        print_json(summary)
+    else:
+        from hadpo_cli.console import err
+
+        err.print(f"adapter written to {result.output_dir} after {result.global_step} steps")

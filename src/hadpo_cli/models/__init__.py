@@ -1,0 +1,1 @@
+"""Loading vision-language models, LoRA wrapping, and the tiny offline model factory."""

@@ -1,0 +1,81 @@
+"""Load a vision-language model and its processor from a Hub id or a directory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hadpo_cli.errors import UserError
+from hadpo_cli.models.family import VLMFamily
+
+DType = Literal["auto", "bf16", "fp16", "fp32"]
+DEFAULT_MODEL = "Salesforce/instructblip-vicuna-13b"
+
+
+def resolve_dtype(name: str, device: Any = None) -> Any:
+    """``auto``: bf16 on a GPU that supports it, fp32 otherwise (CPU)."""
+    import torch
+
+    if name == "auto":
+        on_cuda = torch.cuda.is_available() if device is None else str(device).startswith("cuda")
+        if on_cuda and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+
+
+def quiet_transformers() -> None:
+    """Keep stderr for our own progress; transformers' load bars and backend notes are noise here."""
+    import transformers
+
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+@dataclass
+class LoadedVLM:
+    model: Any
+    processor: Any
+    family: VLMFamily
+
+
+def family_for(model: Any, processor: Any) -> VLMFamily:
+    from hadpo_cli.models.instructblip import InstructBlipFamily
+
+    model_type = getattr(getattr(model, "config", None), "model_type", "")
+    if model_type == "instructblip":
+        return InstructBlipFamily(model, processor)
+    raise UserError(f"model type {model_type!r} is not supported (supported: instructblip)")
+
+
+def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -> LoadedVLM:
+    """``from_pretrained`` on a Hub id or a local directory; errors name the model."""
+    import torch
+    from transformers import AutoConfig, InstructBlipForConditionalGeneration, InstructBlipProcessor
+
+    quiet_transformers()
+    name = str(model_id)
+    if (name.startswith((".", "/", "~")) or Path(name).exists()) and not Path(name).expanduser().is_dir():
+        raise UserError(f"{name}: model directory not found")
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"could not load model config from {name!r}: {_first_line(exc)}") from None
+    if config.model_type != "instructblip":
+        raise UserError(f"{name}: model type {config.model_type!r} is not supported (supported: instructblip)")
+    torch_dtype = resolve_dtype(dtype, device)
+    try:
+        model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype)
+        processor = InstructBlipProcessor.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"could not load model {name!r}: {_first_line(exc)}") from None
+    if device is not None:
+        model.to(device)
+    model.eval()
+    return LoadedVLM(model=model, processor=processor, family=family_for(model, processor))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

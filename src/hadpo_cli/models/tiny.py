@@ -1,0 +1,156 @@
+"""A tiny random InstructBLIP, built entirely offline (tokenizers made in code, no Hub).
+
+Tests and ``hadpo demo`` use it. It is saved in the standard ``save_pretrained`` layout, so
+the real loading path (``from_pretrained`` on a directory) is what gets exercised.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Words the tiny tokenizers learn from; anything else still encodes (byte-level BPE).
+_CORPUS = """
+Is there a red circle in the image? Is there a blue square in the image? Is there a green triangle?
+Is there a yellow star in the image? Is there a purple circle? Is there an orange square? Is there a dog?
+Yes, there is a red circle in the image. No, there is no blue square in the image.
+Yes. No. yes no not There is not a dog. The image shows a red circle and a blue square on a white background.
+Describe this image in detail. Provide a detailed description of the given image.
+Give an elaborate explanation of the image you see. Share a comprehensive rundown of the presented image.
+The picture contains a green triangle next to a yellow star. A cat sits on a table near a person.
+There are two shapes: a circle at the top left and a square at the bottom right of the picture.
+"""
+
+
+def _train_bpe(vocab_size: int, special: list[str]):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    lines = [line for line in _CORPUS.splitlines() if line.strip()]
+    tok.train_from_iterator(lines * 4, trainer=trainer)
+    return tok
+
+
+def build_tiny_tokenizers():
+    """(LLM tokenizer, Q-Former tokenizer), both fast tokenizers built from code.
+
+    The LLM one adds BOS like Llama's; the Q-Former one wraps text in [CLS] ... [SEP] like BERT's.
+    """
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    llm = _train_bpe(400, ["<unk>", "<s>", "</s>", "<pad>"])
+    bos = llm.token_to_id("<s>")
+    llm.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
+    )
+    llm_tok = PreTrainedTokenizerFast(
+        tokenizer_object=llm, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        padding_side="left",
+    )
+
+    qf = _train_bpe(300, ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    qf.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", qf.token_to_id("[CLS]")), ("[SEP]", qf.token_to_id("[SEP]"))],
+    )
+    qf_tok = PreTrainedTokenizerFast(
+        tokenizer_object=qf, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    return llm_tok, qf_tok
+
+
+def build_tiny_instructblip(
+    seed: int = 0,
+    *,
+    image_size: int = 32,
+    num_query_tokens: int = 4,
+    text_hidden: int = 64,
+    text_layers: int = 2,
+    text_intermediate: int = 128,
+    text_heads: int = 4,
+):
+    """(model, processor): a 2-layer random InstructBLIP with a Llama language model, in fp32."""
+    import torch
+    from transformers import (
+        BlipImageProcessorPil,
+        InstructBlipConfig,
+        InstructBlipForConditionalGeneration,
+        InstructBlipProcessor,
+    )
+
+    llm_tok, qf_tok = build_tiny_tokenizers()
+    image_processor = BlipImageProcessorPil(
+        size={"height": image_size, "width": image_size},
+        image_mean=[0.48145466, 0.4578275, 0.40821073],
+        image_std=[0.26862954, 0.26130258, 0.27577711],
+    )
+    # The processor adds the <image> token to the LLM tokenizer itself (see DESIGN pitfalls).
+    processor = InstructBlipProcessor(
+        image_processor=image_processor, tokenizer=llm_tok, qformer_tokenizer=qf_tok, num_query_tokens=num_query_tokens
+    )
+    image_token_id = llm_tok.convert_tokens_to_ids("<image>")
+    vocab = len(llm_tok)
+    config = InstructBlipConfig(
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": image_size,
+            "patch_size": 8,
+        },
+        qformer_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "vocab_size": len(qf_tok),
+            "encoder_hidden_size": 32,
+            "cross_attention_frequency": 1,
+            "max_position_embeddings": 128,
+            "pad_token_id": qf_tok.pad_token_id,
+        },
+        text_config={
+            "model_type": "llama",
+            "vocab_size": vocab,
+            "hidden_size": text_hidden,
+            "intermediate_size": text_intermediate,
+            "num_hidden_layers": text_layers,
+            "num_attention_heads": text_heads,
+            "num_key_value_heads": text_heads,
+            "max_position_embeddings": 256,
+            "bos_token_id": llm_tok.bos_token_id,
+            "eos_token_id": llm_tok.eos_token_id,
+            "pad_token_id": llm_tok.pad_token_id,
+            "tie_word_embeddings": False,
+        },
+        num_query_tokens=num_query_tokens,
+        image_token_index=image_token_id,
+    )
+    torch.manual_seed(seed)
+    model = InstructBlipForConditionalGeneration(config)
+    model.eval()
+    model.generation_config.pad_token_id = llm_tok.pad_token_id
+    model.generation_config.eos_token_id = llm_tok.eos_token_id
+    model.generation_config.bos_token_id = llm_tok.bos_token_id
+    return model, processor
+
+
+def save_tiny_instructblip(out_dir: str | Path, seed: int = 0) -> Path:
+    """Write the tiny model and its processor with ``save_pretrained``; returns ``out_dir``."""
+    out_dir = Path(out_dir)
+    model, processor = build_tiny_instructblip(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir

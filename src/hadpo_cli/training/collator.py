@@ -1,0 +1,80 @@
+"""Turn preference pairs into one batch: images once, chosen and rejected stacked for one forward."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hadpo_cli.data.preference import PreferencePair
+from hadpo_cli.models.family import VLMFamily
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Index -> pair. Images are opened by the collator, when a batch needs them."""
+
+    def __init__(self, pairs: Sequence[PreferencePair]):
+        self.pairs = list(pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {"index": index}
+
+
+def answer_budget(max_length: int, n_image_tokens: int, n_prompt: int) -> int:
+    """How many answer tokens (EOS included) fit; the image and prompt tokens are never cut."""
+    return max_length - n_image_tokens - n_prompt
+
+
+def truncate_answer(answer_ids: list[int], budget: int) -> list[int]:
+    """Cut the answer to ``budget`` tokens, keeping its final EOS."""
+    if len(answer_ids) <= budget:
+        return answer_ids
+    if budget <= 1:
+        return answer_ids[-1:]
+    return answer_ids[: budget - 1] + answer_ids[-1:]
+
+
+@dataclass
+class PairCollator:
+    family: VLMFamily
+    pairs: Sequence[PreferencePair]
+    max_length: int = 512
+    ref_logps: dict[int, tuple[float, float]] | None = None
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        from hadpo_cli.data.images import load_image
+
+        indices = [int(f["index"]) for f in features]
+        pairs = [self.pairs[i] for i in indices]
+        images = [load_image(p.image_path) for p in pairs]
+        batch: dict[str, torch.Tensor] = dict(self.family.image_inputs(images, [p.prompt for p in pairs]))
+
+        n_img = self.family.num_query_tokens
+        rows: list[tuple[list[int], int]] = []  # (text ids, number of prompt ids)
+        for side in ("chosen", "rejected"):
+            for p in pairs:
+                prompt = self.family.prompt_ids(p.prompt)
+                answer = truncate_answer(
+                    self.family.answer_ids(getattr(p, side)), answer_budget(self.max_length, n_img, len(prompt))
+                )
+                rows.append((prompt + answer, len(prompt)))
+        width = max(len(ids) for ids, _ in rows)
+        pad = self.family.tokenizer.pad_token_id or 0
+        text_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        answer_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, (ids, n_prompt) in enumerate(rows):
+            text_ids[i, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention[i, : len(ids)] = 1
+            answer_mask[i, n_prompt : len(ids)] = 1
+        batch.update(text_ids=text_ids, text_attention_mask=attention, answer_mask=answer_mask)
+        batch["index"] = torch.tensor(indices, dtype=torch.long)
+        if self.ref_logps is not None:
+            ref = torch.tensor([self.ref_logps[i] for i in indices], dtype=torch.float32)
+            batch["ref_chosen_logps"], batch["ref_rejected_logps"] = ref[:, 0], ref[:, 1]
+        return batch

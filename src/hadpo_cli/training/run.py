@@ -1,0 +1,230 @@
+"""``hadpo train``: load data and model, wrap LoRA, (optionally) precompute references, train, save."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hadpo_cli.console import err
+from hadpo_cli.errors import UserError
+from hadpo_cli.io import atomic_write_json
+from hadpo_cli.settings.train import TrainSettings
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    global_step: int
+    log_history: list[dict[str, Any]]
+    reference: str  # "inline" or "precomputed" or "precomputed (reused)"
+
+
+def apply_lora(model: Any, family: Any, settings: TrainSettings) -> Any:
+    """Freeze everything, then add LoRA to the language model's projections only."""
+    from peft import LoraConfig, get_peft_model
+
+    for p in model.parameters():
+        p.requires_grad_(False)
+    config = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=family.lora_target_regex(settings.lora_target),
+        bias="none",
+    )
+    try:
+        peft_model = get_peft_model(model, config)
+    except ValueError as exc:
+        raise UserError(f"--lora-target {','.join(settings.lora_target)}: {exc}") from None
+    return peft_model
+
+
+def resolve_resume(settings: TrainSettings) -> str | None:
+    value = settings.resume_from_checkpoint
+    if value is None:
+        return None
+    if value == "latest":
+        from transformers.trainer_utils import get_last_checkpoint
+
+        last = get_last_checkpoint(str(settings.output_dir)) if settings.output_dir.is_dir() else None
+        if last is None:
+            raise UserError(f"--resume-from-checkpoint latest: no checkpoint-* directory in {settings.output_dir}")
+        return last
+    if not (Path(value) / "adapter_model.safetensors").is_file():
+        raise UserError(f"--resume-from-checkpoint: {value} is not a checkpoint directory (no adapter_model.safetensors)")
+    return value
+
+
+def check_prompts_fit(pairs: list[Any], family: Any, max_length: int) -> None:
+    n_img = family.num_query_tokens
+    for pair in pairs:
+        if n_img + len(family.prompt_ids(pair.prompt)) + 1 > max_length:
+            raise UserError(
+                f"--max-length {max_length}: the prompt of image {pair.image_id} ({pair.prompt[:40]!r}...) "
+                f"plus {n_img} image tokens leaves no room for an answer"
+            )
+
+
+def training_arguments(settings: TrainSettings, use_cpu: bool) -> Any:
+    from transformers import TrainingArguments
+
+    report_to = [r.strip() for r in settings.report_to.split(",") if r.strip()]
+    bf16 = settings.dtype == "bf16" or (settings.dtype == "auto" and not use_cpu and _cuda_bf16())
+    return TrainingArguments(
+        output_dir=str(settings.output_dir),
+        learning_rate=settings.learning_rate,
+        num_train_epochs=settings.num_train_epochs,
+        max_steps=settings.max_steps,
+        per_device_train_batch_size=settings.per_device_train_batch_size,
+        gradient_accumulation_steps=settings.gradient_accumulation_steps,
+        warmup_steps=settings.warmup_steps,
+        lr_scheduler_type=settings.lr_scheduler_type,
+        weight_decay=settings.weight_decay,
+        max_grad_norm=settings.max_grad_norm,
+        seed=settings.seed,
+        data_seed=settings.seed,
+        logging_steps=settings.logging_steps,
+        save_steps=settings.save_steps,
+        save_strategy="steps",
+        save_total_limit=settings.save_total_limit,
+        run_name=settings.run_name,
+        report_to=report_to or "none",
+        remove_unused_columns=False,
+        dataloader_num_workers=settings.dataloader_num_workers,
+        use_cpu=use_cpu,
+        bf16=bf16 and not use_cpu,
+        disable_tqdm=False,
+        ddp_find_unused_parameters=False,
+        save_only_model=False,
+    )
+
+
+def _cuda_bf16() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) -> TrainResult:
+    from accelerate import PartialState
+
+    from hadpo_cli.data.preference import load_preference_pairs
+
+    # Data first: a bad path fails in a second, not after a 13B model has loaded.
+    pairs = load_preference_pairs(
+        settings.pope_data, settings.desc_data, settings.vg_path, seed=settings.seed, pope_repeat=settings.pope_repeat
+    )
+    resume = resolve_resume(settings)
+
+    import torch
+    from transformers import set_seed
+
+    from hadpo_cli.models.loading import load_vlm
+    from hadpo_cli.training import reference_cache
+    from hadpo_cli.training.collator import PairCollator, PairDataset
+    from hadpo_cli.training.dpo_model import DPOModel
+    from hadpo_cli.training.trainer import HADPOTrainer
+
+    use_cpu = not torch.cuda.is_available()
+    state = PartialState(cpu=use_cpu)
+    if state.is_main_process:
+        err.print(f"[bold]hadpo train[/]: {len(pairs)} preference pairs, {state.num_processes} process(es)")
+    set_seed(settings.seed)
+    loaded = load_vlm(settings.model, dtype=settings.dtype, device=None if use_cpu else state.device)
+    check_prompts_fit(pairs, loaded.family, settings.max_length)
+    peft_model = apply_lora(loaded.model, loaded.family, settings)
+    dpo_model = DPOModel(peft_model, loaded.family)
+    dpo_model.accepts_loss_kwargs = False  # our loss is a mean per pair: let the Trainer scale it for accumulation
+    if settings.gradient_checkpointing:
+        dpo_model.gradient_checkpointing_enable()
+
+    collator = PairCollator(loaded.family, pairs, max_length=settings.max_length)
+    reference = "inline"
+    if settings.precompute_ref_logps:
+        key = reference_cache.fingerprint(_reference_fingerprint(settings))
+        table = reference_cache.load(settings.output_dir, key)
+        reference = "precomputed (reused)"
+        if table is None:
+            table = precompute_reference(dpo_model, collator, len(pairs), settings, state)
+            if state.is_main_process:
+                reference_cache.save(settings.output_dir, key, table)
+            state.wait_for_everyone()
+            reference = "precomputed"
+        collator.ref_logps = table
+
+    trainer = HADPOTrainer(
+        model=dpo_model,
+        args=training_arguments(settings, use_cpu),
+        train_dataset=PairDataset(pairs),
+        data_collator=collator,
+        callbacks=callbacks,
+        beta=settings.beta,
+        loss_type=settings.loss_type,
+        sft_weight=settings.sft_weight,
+    )
+    trainer.train(resume_from_checkpoint=resume)
+    trainer.save_model(str(settings.output_dir))
+    trainer.save_state()
+    if state.is_main_process:
+        atomic_write_json(settings.output_dir / "settings.json", settings.public_dict())
+    state.wait_for_everyone()
+    return TrainResult(settings.output_dir, trainer.state.global_step, list(trainer.state.log_history), reference)
+
+
+def _reference_fingerprint(settings: TrainSettings) -> dict[str, Any]:
+    from hadpo_cli.training.reference_cache import file_digest
+
+    return {
+        "model": settings.model,
+        "dtype": settings.dtype,
+        "pope_data": file_digest(settings.pope_data),
+        "desc_data": file_digest(settings.desc_data),
+        "vg_index": file_digest(settings.vg_path / "image_data.json"),
+        "seed": settings.seed,
+        "pope_repeat": settings.pope_repeat,
+        "max_length": settings.max_length,
+    }
+
+
+def precompute_reference(
+    dpo_model: Any, collator: Any, n_pairs: int, settings: TrainSettings, state: Any
+) -> dict[int, tuple[float, float]]:
+    """One no-grad pass (split across processes) giving every pair's reference log-probs."""
+    import torch
+    from accelerate.utils import gather_object
+
+    device = state.device
+    dpo_model.to(device)
+    dpo_model.eval()
+    batch_size = max(1, settings.per_device_train_batch_size * 2)
+    with state.split_between_processes(list(range(n_pairs))) as mine:
+        local: list[tuple[int, float, float]] = []
+        for start in range(0, len(mine), batch_size):
+            chunk = mine[start : start + batch_size]
+            batch = collator([{"index": i} for i in chunk])
+            batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            with torch.no_grad():
+                ref_c, ref_r = dpo_model.reference_for_batch(batch)
+            local.extend(zip(chunk, ref_c.float().tolist(), ref_r.float().tolist()))
+    merged = gather_object(local) if state.num_processes > 1 else local
+    dpo_model.train()
+    if state.is_main_process:
+        err.print(f"reference log-probs precomputed for {n_pairs} pairs")
+    return {int(i): (c, r) for i, c, r in merged}
+
+
+def summarize(result: TrainResult) -> dict[str, Any]:
+    train_logs = [h for h in result.log_history if "loss" in h and "rewards/accuracies" in h]
+    return {
+        "output_dir": str(result.output_dir),
+        "global_step": result.global_step,
+        "reference": result.reference,
+        "first_log": train_logs[0] if train_logs else None,
+        "last_log": train_logs[-1] if train_logs else None,
+    }
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2)

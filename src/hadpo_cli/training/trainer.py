@@ -1,0 +1,80 @@
+"""``transformers.Trainer`` with a DPO ``compute_loss``, TRL-named metrics, and adapter-only saves.
+
+Checkpointing, resume, gradient accumulation, logging integrations and DeepSpeed/FSDP all
+come from the Trainer; we only say how a loss is computed and what a "model" file is.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from hadpo_cli.training.dpo_loss import dpo_loss, reward_metrics, sft_nll
+
+ADAPTER_FILE = "adapter_model.safetensors"
+
+
+class HADPOTrainer(Trainer):
+    def __init__(self, *args: Any, beta: float, loss_type: str, sft_weight: float, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.beta = beta
+        self.loss_type = loss_type
+        self.sft_weight = sft_weight
+        self._stored: dict[str, list[float]] = defaultdict(list)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
+        out = model(**inputs)
+        dpo = dpo_loss(
+            out["policy_chosen_logps"],
+            out["policy_rejected_logps"],
+            out["ref_chosen_logps"],
+            out["ref_rejected_logps"],
+            beta=self.beta,
+            loss_type=self.loss_type,  # type: ignore[arg-type]
+        )
+        loss = dpo.losses.mean()
+        if self.sft_weight > 0:
+            nll = sft_nll(out["policy_chosen_logps"], out["chosen_tokens"])
+            loss = loss + self.sft_weight * nll
+            self._stored["nll_loss"].append(nll.item())
+        for key, value in reward_metrics(dpo).items():
+            self._stored[key].append(value)
+        self._stored["logps/chosen"].append(out["policy_chosen_logps"].detach().float().mean().item())
+        self._stored["logps/rejected"].append(out["policy_rejected_logps"].detach().float().mean().item())
+        return (loss, out) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        # Add the DPO metrics averaged over the steps since the last log, and over processes.
+        if "loss" in logs and self._stored:
+            keys = sorted(self._stored)
+            local = torch.tensor([sum(self._stored[k]) / len(self._stored[k]) for k in keys], device=self.args.device)
+            mean = self.accelerator.reduce(local, reduction="mean") if self.accelerator.num_processes > 1 else local
+            logs.update({k: round(float(v), 6) for k, v in zip(keys, mean.tolist())})
+            self._stored.clear()
+        super().log(logs, start_time)
+
+    def _peft_model(self) -> Any:
+        return self.accelerator.unwrap_model(self.model).peft_model
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        """Write the LoRA adapter in peft format (never the frozen base weights)."""
+        output_dir = output_dir if output_dir is not None else self.args.output_dir
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        self._peft_model().save_pretrained(output_dir)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        path = os.path.join(resume_from_checkpoint, ADAPTER_FILE)
+        state = load_file(path, device="cpu")
+        result = set_peft_model_state_dict(self._peft_model(), state)
+        missing_lora = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+        if missing_lora:
+            raise RuntimeError(f"checkpoint {resume_from_checkpoint} does not match the model: {missing_lora[:3]}")
