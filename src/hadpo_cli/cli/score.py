@@ -1,10 +1,48 @@
-"""`hadpo score` (not built yet)."""
+"""``hadpo score ANSWERS LABELS``: POPE metrics, by question id, as a table and/or JSON."""
 
 from __future__ import annotations
 
-from hadpo_cli.cli.common import not_built
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from hadpo_cli.cli.common import field_default, field_help, guarded
+from hadpo_cli.console import err, print_json
+from hadpo_cli.settings.score import ScoreSettings
+
+S = ScoreSettings
 
 
-def command() -> None:
-    """Not built yet: exits with status 2."""
-    not_built("score")
+@guarded
+def command(
+    answers: Annotated[
+        Path, typer.Argument(metavar="ANSWERS", help=field_help(S, "answers"), show_default=False)
+    ],
+    labels: Annotated[
+        Path, typer.Argument(metavar="LABELS", help=field_help(S, "labels"), show_default=False)
+    ],
+    parser: Annotated[Literal["pope", "strict"], typer.Option(help=field_help(S, "parser"))] = field_default(
+        S, "parser"
+    ),
+    json: Annotated[bool, typer.Option("--json", help=field_help(S, "json"))] = field_default(S, "json"),
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help=field_help(S, "output"), show_default=False)
+    ] = field_default(S, "output"),
+) -> None:
+    """POPE metrics from an answers file and a label file."""
+    # Library modules load here, not at import, so `hadpo --help` stays quick.
+    from hadpo_cli.metrics.pope import format_pope_table, print_table
+    from hadpo_cli.metrics.score_run import run, split_name
+
+    settings = ScoreSettings.build(
+        {"answers": answers, "labels": labels, "parser": parser, "json": json, "output": output}
+    )
+    result = run(settings)
+    print_table(
+        err, format_pope_table({split_name(settings.labels): result}, show_unparseable=parser == "strict")
+    )
+    if settings.output is not None:
+        err.print(f"wrote {settings.output}")
+    if settings.json:
+        print_json(result)
