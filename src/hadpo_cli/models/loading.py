@@ -79,3 +79,27 @@ def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def load_vlm_for_eval(
+    model_id: str | Path,
+    *,
+    adapter: str | Path | None = None,
+    llm_model: str | Path | None = None,
+    dtype: str = "auto",
+    device: Any = None,
+) -> LoadedVLM:
+    """The model an evaluation runs: ``--model``, its language model optionally replaced by
+    ``--llm-model`` (a merged LLM as ``hadpo merge --llm-only`` writes), then optionally an
+    unmerged LoRA ``--adapter`` applied (so merging is optional)."""
+    from hadpo_cli.models import adapters
+
+    loaded = load_vlm(model_id, dtype=dtype, device=None)
+    if llm_model is not None:
+        adapters.replace_language_model(loaded, llm_model)
+    if adapter is not None:
+        adapters.attach_adapter(loaded, adapter)
+    if device is not None:
+        loaded.model.to(device)
+    loaded.model.eval()
+    return loaded

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -164,9 +166,11 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         loss_type=settings.loss_type,
         sft_weight=settings.sft_weight,
     )
-    trainer.train(resume_from_checkpoint=resume)
-    trainer.save_model(str(settings.output_dir))
-    trainer.save_state()
+    # The Trainer prints its log dicts on stdout; keep stdout for --json.
+    with contextlib.redirect_stdout(sys.stderr):
+        trainer.train(resume_from_checkpoint=resume)
+        trainer.save_model(str(settings.output_dir))
+        trainer.save_state()
     if state.is_main_process:
         atomic_write_json(settings.output_dir / "settings.json", settings.public_dict())
     state.wait_for_everyone()
