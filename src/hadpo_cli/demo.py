@@ -1,0 +1,219 @@
+"""``hadpo demo``: the tiny model, synthetic data in the public layouts, then every command's stage.
+
+A stage is a name and a function ``(DemoContext) -> dict of figures``. Adding a command to the
+demo is one line in :data:`STAGES`; a ``"module:function"`` string keeps the stage's heavy
+imports out of this module until it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hadpo_cli.errors import UserError
+
+if TYPE_CHECKING:
+    from hadpo_cli.data.synthetic import DemoPaths
+    from hadpo_cli.settings.demo import DemoSettings
+
+MARKER = ".hadpo-demo"
+DEMO_SEED = 0
+
+
+@dataclass
+class DemoContext:
+    """What a stage gets: where the model and data are, and what earlier stages produced."""
+
+    workdir: Path
+    model_dir: Path
+    data: DemoPaths
+    outputs: dict[str, Path] = field(default_factory=dict)  # e.g. "adapter" -> dir, for later stages
+
+    def stage_dir(self, name: str) -> Path:
+        """A fresh output directory for one stage (a rerun starts clean, so results repeat)."""
+        path = self.workdir / name
+        shutil.rmtree(path, ignore_errors=True)
+        return path
+
+
+StageFn = Callable[[DemoContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: StageFn | str  # a callable, or "package.module:function" imported when the stage runs
+
+    def resolve(self) -> StageFn:
+        if callable(self.run):
+            return self.run
+        module, _, attr = self.run.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+def check_data_stage(ctx: DemoContext) -> dict[str, Any]:
+    """Read the training data the way `hadpo train` does, validation included."""
+    from hadpo_cli.data.preference import load_preference_pairs
+
+    pairs = load_preference_pairs(ctx.data.pope_data, ctx.data.desc_data, ctx.data.vg, seed=DEMO_SEED)
+    n_pope = sum(p.source == "pope" for p in pairs)
+    return {"pairs": len(pairs), "pope": n_pope, "desc": len(pairs) - n_pope}
+
+
+def train_stage(ctx: DemoContext) -> dict[str, Any]:
+    """A short, high-learning-rate run: enough steps for the loss to move, seconds on a CPU."""
+    from hadpo_cli.settings.train import TrainSettings
+    from hadpo_cli.training.run import run_train
+
+    output_dir = ctx.stage_dir("train")
+    settings = TrainSettings.build(
+        {
+            "model": str(ctx.model_dir),
+            "pope_data": ctx.data.pope_data,
+            "desc_data": ctx.data.desc_data,
+            "vg_path": ctx.data.vg,
+            "output_dir": output_dir,
+            "lora_r": 8,
+            "learning_rate": 5e-4,
+            "max_steps": 8,
+            "per_device_train_batch_size": 2,
+            "gradient_accumulation_steps": 1,
+            "logging_steps": 1,
+            "save_steps": 1000,
+            "seed": DEMO_SEED,
+        }
+    )
+    result = run_train(settings)
+    ctx.outputs["adapter"] = result.output_dir
+    logs = [h for h in result.log_history if "loss" in h]
+    figures: dict[str, Any] = {"steps": result.global_step}
+    if logs:
+        figures["loss"] = f"{logs[0]['loss']:.3f} -> {logs[-1]['loss']:.3f}"
+        if "rewards/accuracies" in logs[-1]:
+            figures["reward acc"] = round(float(logs[-1]["rewards/accuracies"]), 3)
+    return figures
+
+
+# The demo's stages, in order. Add a command with one line here.
+STAGES: list[Stage] = [
+    Stage("check data", check_data_stage),
+    Stage("train", train_stage),
+]
+
+
+def run(settings: DemoSettings) -> dict[str, Any]:
+    return run_demo(settings.workdir, settings.setup_only)
+
+
+def run_demo(workdir: Path, setup_only: bool) -> dict[str, Any]:
+    """Write the tiny model and the data under ``workdir``, run the stages, print and return a summary."""
+    workdir = Path(workdir)
+    claim_workdir(workdir)
+    started = time.perf_counter()
+    ctx_box: list[DemoContext] = []
+    records = [_run_stage(Stage("setup", lambda _: _setup(workdir, ctx_box)), None)]
+    if not setup_only:
+        for stage in STAGES:
+            ctx = ctx_box[0] if ctx_box else None
+            records.append(_skipped(stage) if ctx is None or not _all_ok(records) else _run_stage(stage, ctx))
+    summary = {
+        "ok": _all_ok(records),
+        "workdir": str(workdir),
+        "model": str(workdir / "model"),
+        "data": ctx_box[0].data.as_dict() if ctx_box else None,
+        "outputs": {k: str(v) for k, v in ctx_box[0].outputs.items()} if ctx_box else {},
+        "stages": records,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    print_summary(summary)
+    return summary
+
+
+def claim_workdir(workdir: Path) -> None:
+    """Refuse a non-empty directory the demo did not make: later runs replace what is inside."""
+    marker = workdir / MARKER
+    if workdir.exists():
+        if not workdir.is_dir():
+            raise UserError(f"{workdir}: exists and is not a directory (--workdir)")
+        if not marker.exists() and any(workdir.iterdir()):
+            raise UserError(
+                f"{workdir}: not empty and not made by `hadpo demo`; give a new or empty --workdir "
+                "(the demo replaces its model/, data/ and stage folders on every run)"
+            )
+    workdir.mkdir(parents=True, exist_ok=True)
+    marker.write_text("This directory was written by `hadpo demo`; its contents are replaced on every run.\n")
+
+
+def _write_tiny_model(out_dir: Path) -> Path:
+    # Imported here: the tiny-model factory pulls in torch and transformers.
+    from hadpo_cli.models.tiny import save_tiny_instructblip
+
+    return save_tiny_instructblip(out_dir, seed=DEMO_SEED)
+
+
+def _setup(workdir: Path, ctx_box: list[DemoContext]) -> dict[str, Any]:
+    from hadpo_cli.data.synthetic import demo_paths, write_demo_data
+    from hadpo_cli.io import atomic_dir
+
+    # Built in temporary siblings and renamed into place, so an interrupted run never leaves
+    # a half-written model or dataset for the next run to trip over.
+    with atomic_dir(workdir / "model", overwrite=True) as tmp:
+        _write_tiny_model(tmp)
+    with atomic_dir(workdir / "data", overwrite=True) as tmp:
+        write_demo_data(tmp, seed=DEMO_SEED)
+    data = demo_paths(workdir / "data")
+    ctx_box.append(DemoContext(workdir=workdir, model_dir=workdir / "model", data=data))
+    n_images = sum(1 for _ in data.vg_images.glob("*.jpg")) + sum(1 for _ in data.coco_images.glob("*.jpg"))
+    return {"images": n_images, "model": "tiny InstructBLIP"}
+
+
+def _run_stage(stage: Stage, ctx: DemoContext | None) -> dict[str, Any]:
+    start = time.perf_counter()
+    record: dict[str, Any] = {"name": stage.name}
+    try:
+        figures = stage.resolve()(ctx)  # type: ignore[arg-type]
+        record.update(status="ok", figures=figures)
+    except Exception as exc:
+        # One failing stage must not hide the others' results; HADPO_DEBUG gives the traceback.
+        if os.environ.get("HADPO_DEBUG"):
+            raise
+        message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+        record.update(status="failed", figures={}, error=message)
+    record["seconds"] = round(time.perf_counter() - start, 2)
+    return record
+
+
+def _skipped(stage: Stage) -> dict[str, Any]:
+    return {"name": stage.name, "status": "skipped", "figures": {}, "seconds": 0.0}
+
+
+def _all_ok(records: list[dict[str, Any]]) -> bool:
+    return all(r["status"] == "ok" for r in records)
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    """A table of stages on stderr (stdout is kept for --json)."""
+    from rich.table import Table
+
+    from hadpo_cli.console import err
+
+    style = {"ok": "green", "failed": "bold red", "skipped": "dim"}
+    table = Table(title="hadpo demo", title_justify="left")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("figures")
+    for record in summary["stages"]:
+        figures = ", ".join(f"{k} {v}" for k, v in record["figures"].items())
+        if "error" in record:
+            figures = record["error"]
+        status = record["status"]
+        table.add_row(record["name"], f"[{style[status]}]{status}[/]", f"{record['seconds']:.2f}", figures)
+    err.print(table)
+    err.print(f"workdir: {summary['workdir']}  (model/, data/ and one folder per stage)")

@@ -1,0 +1,134 @@
+"""`hadpo demo`: setup writes the model and the public data layouts; stages are run, timed and reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hadpo_cli import demo
+from hadpo_cli.__main__ import app
+from hadpo_cli.demo import DemoContext, Stage, run_demo
+from hadpo_cli.errors import UserError
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Stand in for the tiny-model factory (torch and transformers are not needed for setup)."""
+    written: list[Path] = []
+
+    def write(out_dir: Path) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text('{"model_type": "instructblip"}')
+        written.append(out_dir)
+        return out_dir
+
+    monkeypatch.setattr(demo, "_write_tiny_model", write)
+    return written
+
+
+def test_setup_only_writes_model_and_data_and_runs_no_stage(tmp_path, fake_model, monkeypatch):
+    ran: list[str] = []
+    monkeypatch.setattr(demo, "STAGES", [Stage("never", lambda ctx: ran.append("never") or {})])
+    summary = run_demo(tmp_path / "w", setup_only=True)
+
+    work = tmp_path / "w"
+    assert summary["ok"] is True and ran == []
+    assert [(s["name"], s["status"]) for s in summary["stages"]] == [("setup", "ok")]
+    assert (work / "model" / "config.json").is_file() and len(fake_model) == 1
+    for rel in (
+        "data/vg/image_data.json",
+        "data/vg/region_descriptions.json",
+        "data/hadpo/pope_data.json",
+        "data/hadpo/desc_data.json",
+        "data/pope/output/coco/coco_pope_adversarial.json",
+        "data/shr/val_images_final.json",
+        "data/shr/shr_factual_part2.jsonl",
+    ):
+        assert (work / rel).is_file(), rel
+    assert any((work / "data/coco2014/val2014").glob("COCO_val2014_*.jpg"))
+    assert summary["data"]["vg"] == str(work / "data" / "vg")
+    assert summary["model"] == str(work / "model")
+    # No temporary siblings left behind by the atomic renames.
+    assert sorted(p.name for p in work.iterdir()) == [".hadpo-demo", "data", "model"]
+
+
+def test_rerun_replaces_the_demo_output_and_gives_the_same_data(tmp_path, fake_model):
+    run_demo(tmp_path, setup_only=True)
+    before = (tmp_path / "data/hadpo/desc_data.json").read_bytes()
+    (tmp_path / "model" / "stale.bin").write_bytes(b"old")
+    run_demo(tmp_path, setup_only=True)
+    assert (tmp_path / "data/hadpo/desc_data.json").read_bytes() == before
+    assert not (tmp_path / "model" / "stale.bin").exists()
+
+
+def test_refuses_a_non_empty_directory_it_did_not_make(tmp_path, fake_model):
+    (tmp_path / "thesis.tex").write_text("precious")
+    with pytest.raises(UserError, match="not empty and not made by `hadpo demo`"):
+        run_demo(tmp_path, setup_only=True)
+    assert fake_model == [] and (tmp_path / "thesis.tex").read_text() == "precious"
+
+
+def test_stages_run_in_order_with_the_context_and_a_failure_skips_the_rest(tmp_path, fake_model, monkeypatch):
+    seen: list[DemoContext] = []
+
+    def first(ctx: DemoContext) -> dict:
+        seen.append(ctx)
+        ctx.outputs["thing"] = ctx.stage_dir("first")
+        return {"pairs": 3}
+
+    def broken(ctx: DemoContext) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(
+        demo, "STAGES", [Stage("first", first), Stage("broken", broken), Stage("later", first)]
+    )
+    summary = run_demo(tmp_path, setup_only=False)
+
+    assert summary["ok"] is False
+    assert [(s["name"], s["status"]) for s in summary["stages"]] == [
+        ("setup", "ok"),
+        ("first", "ok"),
+        ("broken", "failed"),
+        ("later", "skipped"),
+    ]
+    assert summary["stages"][1]["figures"] == {"pairs": 3}
+    assert summary["stages"][2]["error"] == "RuntimeError: boom"
+    assert summary["outputs"] == {"thing": str(tmp_path / "first")}
+    (ctx,) = seen
+    assert ctx.model_dir == tmp_path / "model" and ctx.data.pope_data.is_file()
+    assert all(isinstance(s["seconds"], float) for s in summary["stages"])
+
+
+def test_a_stage_can_be_named_by_module_and_function(tmp_path, fake_model, monkeypatch):
+    # The real "check data" stage, named lazily as other commands' stages will be.
+    monkeypatch.setattr(demo, "STAGES", [Stage("check data", "hadpo_cli.demo:check_data_stage")])
+    summary = run_demo(tmp_path, setup_only=False)
+    record = summary["stages"][1]
+    assert record["status"] == "ok", record
+    pope_items = json.loads((tmp_path / "data/hadpo/pope_data.json").read_text())
+    assert record["figures"]["pope"] == 2 * sum(not item["correct"] for item in pope_items)
+    assert record["figures"]["pairs"] == record["figures"]["pope"] + record["figures"]["desc"]
+
+
+def test_cli_json_summary_on_stdout_table_on_stderr(tmp_path, fake_model):
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "w"), "--setup-only", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["ok"] is True and summary["workdir"] == str(tmp_path / "w")
+    assert "setup" in result.stderr and "hadpo demo" in result.stderr
+
+
+def test_cli_failed_stage_exits_1_and_foreign_workdir_exits_2(tmp_path, fake_model, monkeypatch):
+    monkeypatch.setattr(demo, "STAGES", [Stage("broken", lambda ctx: 1 / 0)])
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "w")])
+    assert result.exit_code == 1
+    assert "ZeroDivisionError" in result.stderr and result.stdout == ""
+
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "other"), "--setup-only"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and "not made by `hadpo demo`" in result.stderr
