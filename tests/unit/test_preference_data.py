@@ -128,7 +128,7 @@ def test_string_image_ids_are_accepted(tmp_path):
 
 
 def test_neither_file_given(tmp_path):
-    with pytest.raises(UserError, match="give --pope-data, --desc-data or both"):
+    with pytest.raises(UserError, match="give --pope-data, --desc-data, or both"):
         load_preference_pairs(None, None, write_vg(tmp_path, [1]))
 
 

@@ -64,7 +64,7 @@ def load_preference_pairs(
     Validates every record, id and image file first, so a bad dataset fails in seconds.
     """
     if pope_data is None and desc_data is None:
-        raise UserError("no training data: give --pope-data, --desc-data or both")
+        raise UserError("no training data: give --pope-data, --desc-data, or both")
     if pope_repeat < 1:
         raise ValueError(f"pope_repeat must be at least 1, got {pope_repeat}")
 
