@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import click
 import typer
 
 from hadpo_cli.console import err
@@ -56,12 +55,13 @@ def field_default(model: type, name: str) -> Any:
     return model.model_fields[name].get_default(call_default_factory=True)
 
 
-def explicit_params(ctx: click.Context) -> set[str]:
+def explicit_params(ctx: typer.Context) -> set[str]:
     """Names of the parameters the user actually typed (not left at their default)."""
     out = set()
     for name in ctx.params:
         source = ctx.get_parameter_source(name)
-        if source not in (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP, None):
+        # Compare by name: typer ships its own copy of click, with its own enum class.
+        if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
             out.add(name)
     return out
 
@@ -86,7 +86,7 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
 
 
 def merge_with_config(
-    ctx: click.Context, values: dict[str, Any], config: Path | None, *, skip: tuple[str, ...] = ("config",)
+    ctx: typer.Context, values: dict[str, Any], config: Path | None, *, skip: tuple[str, ...] = ("config",)
 ) -> tuple[dict[str, Any], str | None]:
     """Explicit flags win over the config file, which wins over defaults.
 

@@ -1,0 +1,63 @@
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from hadpo_cli.__main__ import app
+from hadpo_cli.settings.train import TrainSettings
+
+
+def test_defaults_are_the_published_recipe(tmp_path):
+    s = TrainSettings(vg_path=tmp_path, output_dir=tmp_path / "o", pope_data=tmp_path / "p.json")
+    assert (s.learning_rate, s.num_train_epochs, s.per_device_train_batch_size) == (4e-6, 1.0, 1)
+    assert (s.gradient_accumulation_steps, s.warmup_steps, s.lr_scheduler_type) == (4, 0, "cosine")
+    assert (s.weight_decay, s.max_grad_norm, s.seed, s.logging_steps) == (0.05, 1.0, 42, 4)
+    assert (s.lora_r, s.lora_alpha, s.lora_dropout, s.beta) == (64, 16, 0.05, 0.1)
+    assert s.lora_target == ["q_proj", "k_proj", "v_proj"]
+    assert s.gradient_checkpointing is False and s.report_to == "none"
+    assert s.model == "Salesforce/instructblip-vicuna-13b"
+
+
+def _run(args):
+    return CliRunner().invoke(app, ["train", *args])
+
+
+def test_bad_flag_value_names_the_flag(tmp_path):
+    r = _run(["--vg-path", str(tmp_path), "--output-dir", str(tmp_path), "--pope-data", "x", "--beta", "-1"])
+    assert r.exit_code == 2
+    assert "--beta" in r.output and "Traceback" not in r.output
+
+
+def test_needs_some_data(tmp_path):
+    r = _run(["--vg-path", str(tmp_path), "--output-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "--pope-data" in r.output
+
+
+def test_config_file_supplies_values_and_flags_win(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(settings):
+        seen["s"] = settings
+        raise SystemExit(0)
+
+    monkeypatch.setattr("hadpo_cli.training.run.run_train", fake_run)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learning-rate: 1.0e-5\nbeta: 0.3\nvg_path: /data/vg\noutput-dir: out\npope-data: p.json\n")
+    _run(["--config", str(cfg), "--beta", "0.2"])
+    s = seen["s"]
+    assert s.learning_rate == 1e-5 and s.beta == 0.2 and s.vg_path == Path("/data/vg")
+
+
+def test_config_unknown_key_and_bad_yaml(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learning_rte: 1\n")
+    r = _run(["--config", str(cfg), "--vg-path", "x", "--output-dir", "o", "--pope-data", "p"])
+    assert r.exit_code == 2 and "learning_rte" in r.output and str(cfg) in r.output
+    cfg.write_text("a: [1,\n")
+    r = _run(["--config", str(cfg)])
+    assert r.exit_code == 2 and "not valid YAML" in r.output
+
+
+def test_settings_json_is_plain_data(tmp_path):
+    s = TrainSettings(vg_path=tmp_path, output_dir=tmp_path / "o", desc_data=tmp_path / "d.json")
+    d = s.public_dict()
+    assert d["vg_path"] == str(tmp_path) and d["pope_data"] is None
