@@ -1,0 +1,1 @@
+"""Evaluation: batched/sharded generation, POPE, SHR, and the LLM judge client."""

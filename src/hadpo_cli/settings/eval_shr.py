@@ -1,0 +1,86 @@
+"""Settings of ``hadpo eval shr``; field descriptions are the flags' --help text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from hadpo_cli.settings.base import Settings
+
+
+class EvalShrSettings(Settings):
+    """Describe SHR images (or take a responses file) and judge every sentence with an LLM."""
+
+    # what to judge
+    model: str | None = Field(None, description="Model dir or hub id that describes the images.")
+    adapter: Path | None = Field(None, description="LoRA adapter dir to apply to --model.")
+    responses: Path | None = Field(
+        None, description='Judge this responses file {"<image_id>": "<text>"} instead of running a model.'
+    )
+    vg_path: Path | None = Field(
+        None, description="Visual Genome dir (image_data.json, region_descriptions.json, images)."
+    )
+    shr_path: Path = Field(
+        description="SHR dir (val_images_final.json, shr_factual_part1.jsonl, shr_factual_part2.jsonl)."
+    )
+    output_dir: Path = Field(
+        description="Where responses, the judge cache, judgement.json and metrics.json go."
+    )
+
+    # describing (with --model)
+    num_beams: int = Field(5, ge=1, description="Beams when describing (5 as published).")
+    max_new_tokens: int = Field(512, ge=1, description="Longest description, in new tokens.")
+    batch_size: int = Field(8, ge=1, description="Images per generation batch (per process).")
+    do_sample: bool = Field(False, description="Sample instead of deterministic beam search.")
+    seed: int = Field(0, description="Seed for sampling.")
+
+    # the judge
+    no_judge: bool = Field(False, description="Skip the judge: compute only the n-gram repetition metrics.")
+    judge_model: str = Field("gpt-4", description="Judge model name (gpt-4 as published).")
+    api_key: SecretStr | None = Field(
+        None, description="Judge API key (default: $OPENAI_API_KEY). Never written to any file."
+    )
+    base_url: str | None = Field(
+        None, description="OpenAI-compatible endpoint, e.g. a vLLM server (default: $OPENAI_BASE_URL)."
+    )
+    temperature: float = Field(
+        0.0, ge=0.0, le=2.0, description="Judge sampling temperature (the published script used 0.7)."
+    )
+    judge_max_tokens: int = Field(800, ge=1, description="Longest judge reply, in tokens (800 as published).")
+    judge_prompt: Path | None = Field(
+        None, description="Judge prompt template with {regions}, {facts} and {sentences} placeholders."
+    )
+    judge_runs: int = Field(
+        1, ge=1, description="Independent judgements per image; mean_hal_ratio is their mean."
+    )
+    concurrency: int = Field(8, ge=1, le=512, description="Judge requests in flight at once.")
+    max_retries: int = Field(
+        6, ge=0, description="Retries of a request after 429, 5xx, a timeout or a connection error."
+    )
+    retry_backoff: float = Field(
+        1.0,
+        ge=0.0,
+        description="First wait before a retry, in seconds; doubles each time unless Retry-After says.",
+    )
+    request_timeout: float = Field(60.0, gt=0.0, description="Seconds before a judge request times out.")
+    max_reasks: int = Field(
+        2, ge=0, description="Times to ask again when a reply does not label every sentence exactly once."
+    )
+
+    @model_validator(mode="after")
+    def _check_sources(self) -> EvalShrSettings:
+        if (self.model is None) == (self.responses is None):
+            raise ValueError("pass exactly one of --model (describe the images) or --responses FILE")
+        if self.adapter is not None and self.model is None:
+            raise ValueError("--adapter needs --model")
+        if self.vg_path is None and self.model is not None:
+            raise ValueError("--vg-path is required with --model (the images are there)")
+        if self.vg_path is None and not self.no_judge:
+            raise ValueError("--vg-path is required to judge (the region descriptions are there)")
+        if not self.no_judge and self.api_key is None and self.base_url is None:
+            raise ValueError(
+                "no judge API key: set OPENAI_API_KEY or pass --api-key (or --base-url for a keyless local server, "
+                "or --no-judge)"
+            )
+        return self
