@@ -1,0 +1,255 @@
+"""``hadpo merge``: fold a LoRA adapter into its base model, check the result, write it atomically.
+
+One copy of the base weights, ever: the base loads once, the adapter's LoRA layers are
+injected into it, the reference logits are taken with the adapter active, then the adapter
+is merged in place and the same input is run again. Nothing is written until that check
+has passed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from hadpo_cli.console import err
+from hadpo_cli.errors import UserError
+from hadpo_cli.io import atomic_dir, atomic_write_json
+from hadpo_cli.models import adapters
+from hadpo_cli.models.family import VLMFamily
+from hadpo_cli.settings.merge import MergeSettings
+
+BaseKind = Literal["vlm", "causal_lm"]
+
+# Largest allowed |merged - base+adapter| logit, as a fraction of the largest |logit| (at least 1).
+# (W + s·BA)x and Wx + s·B(Ax) round differently; in fp32 that is ~1e-6 of the scale, while bf16
+# keeps 8 significant bits, so rounding the merged weight alone moves logits by a few percent.
+RELATIVE_TOLERANCE = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 5e-2}
+PROBE_PROMPT = "Describe this image in detail."
+PROBE_IMAGE_SIZE = 64
+SHARD_SIZE = "5GB"  # the Hub's usual shard size; the 13B model is a handful of files, not one 26 GB blob
+
+
+@dataclass
+class LoadedBase:
+    """The base as loaded: a VLM with its processor and family, or a causal LM with its tokenizer."""
+
+    kind: BaseKind
+    model: Any
+    processor: Any  # InstructBlipProcessor for a VLM, a tokenizer for a causal LM
+    family: VLMFamily | None
+
+    def language_model(self) -> Any:
+        return self.family.language_model() if self.family is not None else self.model
+
+    def tokenizer(self) -> Any:
+        return self.family.tokenizer if self.family is not None else self.processor
+
+
+@dataclass
+class Verification:
+    max_abs_diff: float
+    tolerance: float
+    logit_scale: float
+    adapter_effect: float  # largest logit change the adapter makes; ~0 means it does nothing
+    dtype: str
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs_diff <= self.tolerance
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "max_abs_diff": self.max_abs_diff,
+            "tolerance": self.tolerance,
+            "logit_scale": self.logit_scale,
+            "adapter_effect": self.adapter_effect,
+            "dtype": self.dtype,
+        }
+
+
+def run_merge(settings: MergeSettings) -> dict[str, Any]:
+    """Merge ``settings.adapter`` into ``settings.base`` and write ``settings.output``; returns a summary."""
+    # Cheap checks first: a wrong path must fail in a second, not after a 13B model has loaded.
+    layout = adapters.detect_adapter_layout(settings.adapter)
+    check_output_free(settings.output, settings.overwrite)
+    err.print(f"[bold]hadpo merge[/]: loading {settings.base}")
+    base = load_base(settings.base, settings.dtype)
+    check_layout_fits(base, layout, settings)
+    wrapper = attach(base, layout, settings.adapter)
+    verification = merge_in_place(base, wrapper, verify=settings.verify)
+    if verification is not None and not verification.passed:
+        raise UserError(
+            f"{settings.adapter}: merged logits differ from base+adapter logits by {verification.max_abs_diff:.3g} "
+            f"(tolerance {verification.tolerance:.3g} for {verification.dtype}); nothing written"
+        )
+    written: BaseKind = "vlm" if base.kind == "vlm" and not settings.llm_only else "causal_lm"
+    summary = {
+        "output": str(settings.output),
+        "base": settings.base,
+        "base_kind": base.kind,
+        "adapter": str(settings.adapter),
+        "adapter_layout": layout,
+        "written": written,
+        "dtype": dtype_name(base.language_model()),
+        "verification": verification.as_dict() if verification is not None else None,
+    }
+    write_output(base, written, settings, summary)
+    return summary
+
+
+# -- steps -----------------------------------------------------------------------------------------
+def check_output_free(output: Path, overwrite: bool) -> None:
+    """The refusal atomic_dir would give at the end, given before any loading."""
+    if output.exists() and any(output.iterdir()) and not overwrite:
+        raise UserError(f"{output}: already exists and is not empty (pass --overwrite to replace it)")
+
+
+def load_base(name: str, dtype: str) -> LoadedBase:
+    """The base model in the requested dtype (``keep``: the checkpoint's own), in eval mode."""
+    from transformers import AutoConfig
+
+    from hadpo_cli.models.loading import quiet_transformers
+
+    quiet_transformers()
+    if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
+        raise UserError(f"{name}: --base model directory not found")
+    try:
+        config = AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--base {name}: cannot read the model config ({_first_line(exc)})") from None
+    torch_dtype = torch_dtype_for(dtype)
+    try:
+        if config.model_type == "instructblip":
+            base = _load_vlm(name, torch_dtype)
+        else:
+            base = _load_causal_lm(name, config, torch_dtype)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--base {name}: cannot load the model ({_first_line(exc)})") from None
+    base.model.eval()
+    return base
+
+
+def torch_dtype_for(dtype: str) -> Any:
+    import torch
+
+    return {"keep": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
+
+
+def _load_vlm(name: str, torch_dtype: Any) -> LoadedBase:
+    from transformers import InstructBlipForConditionalGeneration, InstructBlipProcessor
+
+    from hadpo_cli.models.loading import family_for
+
+    model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype)
+    processor = InstructBlipProcessor.from_pretrained(name)
+    return LoadedBase("vlm", model, processor, family_for(model, processor))
+
+
+def _load_causal_lm(name: str, config: Any, torch_dtype: Any) -> LoadedBase:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+        raise UserError(
+            f"--base {name}: model type {config.model_type!r} is neither InstructBLIP nor a causal language model"
+        )
+    model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype)
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    return LoadedBase("causal_lm", model, tokenizer, None)
+
+
+def check_layout_fits(base: LoadedBase, layout: adapters.AdapterLayout, settings: MergeSettings) -> None:
+    if base.kind == "causal_lm" and layout == "vlm":
+        raise UserError(
+            f"{settings.adapter}: the adapter addresses a whole vision-language model (keys under "
+            f"language_model.), but --base {settings.base} is a bare causal LM; give the VLM as --base"
+        )
+
+
+def attach(base: LoadedBase, layout: adapters.AdapterLayout, adapter_dir: Path) -> Any:
+    """Inject the adapter into the VLM or its language model (by layout); returns the peft wrapper."""
+    target = base.model if layout == "vlm" else base.language_model()
+    return adapters.apply_adapter(target, adapter_dir)
+
+
+def merge_in_place(base: LoadedBase, wrapper: Any, *, verify: bool) -> Verification | None:
+    """Merge the adapter into the base weights; with ``verify``, compare logits before and after."""
+    if not verify:
+        wrapper.merge_and_unload()
+        return None
+    probe = probe_inputs(base)
+    with_adapter = logits(base.model, probe)
+    with wrapper.disable_adapter():
+        without_adapter = logits(base.model, probe)
+    wrapper.merge_and_unload()  # replaces the LoRA layers inside base.model; base.model stays the same object
+    merged = logits(base.model, probe)
+    return compare(with_adapter, merged, without_adapter, dtype_name(base.language_model()))
+
+
+def probe_inputs(base: LoadedBase) -> dict[str, Any]:
+    """A small fixed input: a synthetic image and a describe-prompt (or the prompt alone for an LLM)."""
+    import torch
+
+    if base.family is None:
+        return dict(base.processor(PROBE_PROMPT, return_tensors="pt"))
+    inputs = base.family.generation_inputs([probe_image()], [PROBE_PROMPT])
+    vision_dtype = next(base.model.vision_model.parameters()).dtype
+    inputs["pixel_values"] = inputs["pixel_values"].to(vision_dtype)
+    return {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+
+
+def probe_image() -> Any:
+    """A deterministic colour gradient, so the probe does not depend on any file."""
+    import numpy as np
+    from PIL import Image
+
+    ramp = np.linspace(0, 255, PROBE_IMAGE_SIZE, dtype=np.float32)
+    pixels = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], 255 - ramp[None, :]), axis=-1)
+    return Image.fromarray(pixels.astype(np.uint8), mode="RGB")
+
+
+def logits(model: Any, inputs: dict[str, Any]) -> Any:
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out = model(**{k: v.to(device) for k, v in inputs.items()})
+    return out.logits.float().cpu()
+
+
+def compare(reference: Any, merged: Any, without_adapter: Any, dtype: str) -> Verification:
+    scale = float(reference.abs().max())
+    return Verification(
+        max_abs_diff=float((merged - reference).abs().max()),
+        tolerance=RELATIVE_TOLERANCE.get(dtype, RELATIVE_TOLERANCE["bfloat16"]) * max(scale, 1.0),
+        logit_scale=scale,
+        adapter_effect=float((reference - without_adapter).abs().max()),
+        dtype=dtype,
+    )
+
+
+def write_output(
+    base: LoadedBase, written: BaseKind, settings: MergeSettings, summary: dict[str, Any]
+) -> None:
+    """Everything into a temporary sibling, renamed to ``--output`` only once complete."""
+    err.print(f"writing {settings.output}")
+    with atomic_dir(settings.output, overwrite=settings.overwrite) as tmp:
+        if written == "vlm":
+            base.model.save_pretrained(tmp, max_shard_size=SHARD_SIZE)
+            base.processor.save_pretrained(tmp)
+        else:
+            base.language_model().save_pretrained(tmp, max_shard_size=SHARD_SIZE)
+            base.tokenizer().save_pretrained(tmp)
+        atomic_write_json(tmp / "settings.json", settings.public_dict())
+        atomic_write_json(tmp / "merge_report.json", summary)
+
+
+def dtype_name(module: Any) -> str:
+    return str(next(module.parameters()).dtype).removeprefix("torch.")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
