@@ -41,7 +41,9 @@ def test_config_file_supplies_values_and_flags_win(tmp_path, monkeypatch):
 
     monkeypatch.setattr("hadpo_cli.training.run.run_train", fake_run)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("learning-rate: 1.0e-5\nbeta: 0.3\nvg_path: /data/vg\noutput-dir: out\npope-data: p.json\n")
+    cfg.write_text(
+        "learning-rate: 1.0e-5\nbeta: 0.3\nvg_path: /data/vg\noutput-dir: out\npope-data: p.json\n"
+    )
     _run(["--config", str(cfg), "--beta", "0.2"])
     s = seen["s"]
     assert s.learning_rate == 1e-5 and s.beta == 0.2 and s.vg_path == Path("/data/vg")

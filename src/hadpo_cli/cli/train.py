@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,12 +20,12 @@ def _opt(name: str, *decls: str, **kw: object) -> typer.models.OptionInfo:
 @guarded
 def command(
     ctx: typer.Context,
-    config: Annotated[Optional[Path], typer.Option(help="YAML file of settings; flags given here win.")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file of settings; flags given here win.")] = None,
     model: Annotated[str, _opt("model")] = d(T, "model"),
-    pope_data: Annotated[Optional[Path], _opt("pope_data")] = None,
-    desc_data: Annotated[Optional[Path], _opt("desc_data")] = None,
-    vg_path: Annotated[Optional[Path], _opt("vg_path")] = None,
-    output_dir: Annotated[Optional[Path], _opt("output_dir")] = None,
+    pope_data: Annotated[Path | None, _opt("pope_data")] = None,
+    desc_data: Annotated[Path | None, _opt("desc_data")] = None,
+    vg_path: Annotated[Path | None, _opt("vg_path")] = None,
+    output_dir: Annotated[Path | None, _opt("output_dir")] = None,
     dtype: Annotated[str, _opt("dtype")] = d(T, "dtype"),
     lora_target: Annotated[str, _opt("lora_target")] = ",".join(d(T, "lora_target")),
     lora_r: Annotated[int, _opt("lora_r")] = d(T, "lora_r"),
@@ -56,11 +56,11 @@ def command(
     ] = d(T, "gradient_checkpointing"),
     logging_steps: Annotated[int, _opt("logging_steps")] = d(T, "logging_steps"),
     save_steps: Annotated[int, _opt("save_steps")] = d(T, "save_steps"),
-    save_total_limit: Annotated[Optional[int], _opt("save_total_limit")] = None,
-    run_name: Annotated[Optional[str], _opt("run_name")] = None,
+    save_total_limit: Annotated[int | None, _opt("save_total_limit")] = None,
+    run_name: Annotated[str | None, _opt("run_name")] = None,
     report_to: Annotated[str, _opt("report_to")] = d(T, "report_to"),
     dataloader_num_workers: Annotated[int, _opt("dataloader_num_workers")] = d(T, "dataloader_num_workers"),
-    resume_from_checkpoint: Annotated[Optional[str], _opt("resume_from_checkpoint")] = None,
+    resume_from_checkpoint: Annotated[str | None, _opt("resume_from_checkpoint")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Train a LoRA adapter with the HA-DPO loss on preference pairs."""

@@ -27,6 +27,10 @@ class VLMFamily(ABC):
         """The causal LM inside the VLM (the one LoRA adapts)."""
 
     @abstractmethod
+    def image_modules(self, model: Any | None = None) -> list[Any]:
+        """The frozen modules that turn an image into language-model embeddings."""
+
+    @abstractmethod
     def language_model_prefix(self) -> str:
         """Dotted path of the language model inside the VLM, for LoRA target regexes."""
 

@@ -13,6 +13,10 @@ class InstructBlipFamily(VLMFamily):
     def language_model(self, model: Any | None = None) -> Any:
         return _unwrap_peft(model if model is not None else self.model).language_model
 
+    def image_modules(self, model: Any | None = None) -> list[Any]:
+        vlm = _unwrap_peft(model if model is not None else self.model)
+        return [vlm.vision_model, vlm.qformer, vlm.language_projection]
+
     def language_model_prefix(self) -> str:
         return "language_model"
 

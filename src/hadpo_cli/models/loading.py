@@ -51,7 +51,6 @@ def family_for(model: Any, processor: Any) -> VLMFamily:
 
 def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -> LoadedVLM:
     """``from_pretrained`` on a Hub id or a local directory; errors name the model."""
-    import torch
     from transformers import AutoConfig, InstructBlipForConditionalGeneration, InstructBlipProcessor
 
     quiet_transformers()
@@ -63,7 +62,9 @@ def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load model config from {name!r}: {_first_line(exc)}") from None
     if config.model_type != "instructblip":
-        raise UserError(f"{name}: model type {config.model_type!r} is not supported (supported: instructblip)")
+        raise UserError(
+            f"{name}: model type {config.model_type!r} is not supported (supported: instructblip)"
+        )
     torch_dtype = resolve_dtype(dtype, device)
     try:
         model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype)

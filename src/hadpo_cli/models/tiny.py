@@ -52,7 +52,11 @@ def build_tiny_tokenizers():
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]
     )
     llm_tok = PreTrainedTokenizerFast(
-        tokenizer_object=llm, bos_token="<s>", eos_token="</s>", unk_token="<unk>", pad_token="<pad>",
+        tokenizer_object=llm,
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
         padding_side="left",
     )
 
@@ -63,7 +67,11 @@ def build_tiny_tokenizers():
         special_tokens=[("[CLS]", qf.token_to_id("[CLS]")), ("[SEP]", qf.token_to_id("[SEP]"))],
     )
     qf_tok = PreTrainedTokenizerFast(
-        tokenizer_object=qf, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]",
+        tokenizer_object=qf,
+        pad_token="[PAD]",
+        unk_token="[UNK]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
         mask_token="[MASK]",
     )
     return llm_tok, qf_tok
@@ -96,7 +104,10 @@ def build_tiny_instructblip(
     )
     # The processor adds the <image> token to the LLM tokenizer itself (see DESIGN pitfalls).
     processor = InstructBlipProcessor(
-        image_processor=image_processor, tokenizer=llm_tok, qformer_tokenizer=qf_tok, num_query_tokens=num_query_tokens
+        image_processor=image_processor,
+        tokenizer=llm_tok,
+        qformer_tokenizer=qf_tok,
+        num_query_tokens=num_query_tokens,
     )
     image_token_id = llm_tok.convert_tokens_to_ids("<image>")
     vocab = len(llm_tok)

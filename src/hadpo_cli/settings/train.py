@@ -28,16 +28,23 @@ class TrainSettings(Settings):
     pope_data: Path | None = Field(None, description="HA-DPO pope_data.json (POPE-style preference pairs).")
     desc_data: Path | None = Field(None, description="HA-DPO desc_data.json (description preference pairs).")
     vg_path: Path = Field(..., description="Visual Genome directory (image_data.json and the image folders).")
-    pope_repeat: int = Field(2, ge=1, description="Times the POPE set is repeated (2 gives the paper's 2:1 mix).")
+    pope_repeat: int = Field(
+        2, ge=1, description="Times the POPE set is repeated (2 gives the paper's 2:1 mix)."
+    )
     max_length: int = Field(
         512, gt=0, description="Max language-model tokens (image + prompt + answer); answers are truncated."
     )
     # -- DPO --------------------------------------------------------------------------------
     beta: float = Field(0.1, gt=0, description="DPO beta (strength of the pull towards the reference).")
-    loss_type: Literal["sigmoid", "ipo", "hinge"] = Field("sigmoid", description="sigmoid (DPO), ipo or hinge.")
-    sft_weight: float = Field(0.0, ge=0, description="Weight of an extra NLL term on the chosen answer (0 = off).")
+    loss_type: Literal["sigmoid", "ipo", "hinge"] = Field(
+        "sigmoid", description="sigmoid (DPO), ipo or hinge."
+    )
+    sft_weight: float = Field(
+        0.0, ge=0, description="Weight of an extra NLL term on the chosen answer (0 = off)."
+    )
     precompute_ref_logps: bool = Field(
-        False, description="Compute reference log-probs in one pass before training (no reference forward after)."
+        False,
+        description="Compute reference log-probs in one pass before training (no reference forward after).",
     )
     # -- trainer ----------------------------------------------------------------------------
     output_dir: Path = Field(..., description="Where the adapter, checkpoints and settings.json go.")

@@ -60,7 +60,8 @@ class PairCollator:
             for p in pairs:
                 prompt = self.family.prompt_ids(p.prompt)
                 answer = truncate_answer(
-                    self.family.answer_ids(getattr(p, side)), answer_budget(self.max_length, n_img, len(prompt))
+                    self.family.answer_ids(getattr(p, side)),
+                    answer_budget(self.max_length, n_img, len(prompt)),
                 )
                 rows.append((prompt + answer, len(prompt)))
         width = max(len(ids) for ids, _ in rows)

@@ -27,6 +27,14 @@ class DPOModel(nn.Module):
         self.peft_model = peft_model
         self.family = family
 
+    def train(self, mode: bool = True) -> DPOModel:
+        # The image side is frozen: keep its dropout off, so the image embeddings are the same
+        # for policy and reference, in training and in the precompute pass.
+        super().train(mode)
+        for module in self.family.image_modules(self.peft_model):
+            module.eval()
+        return self
+
     @property
     def language_model(self) -> nn.Module:
         return self.family.language_model(self.peft_model)
@@ -42,7 +50,11 @@ class DPOModel(nn.Module):
             return self.family.image_embeddings(batch).detach()
 
     def sequence_logps(
-        self, image_embeds: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, answer_mask: torch.Tensor
+        self,
+        image_embeds: torch.Tensor,
+        text_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        answer_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Summed answer log-probs for rows [image tokens][text]; one forward for all rows."""
         lm = self.language_model
@@ -54,7 +66,9 @@ class DPOModel(nn.Module):
         attention = torch.cat([ones, text_mask], dim=1)
         targets = torch.cat([text_ids.new_zeros((text_ids.shape[0], n_img)), text_ids], dim=1)
         mask = torch.cat([answer_mask.new_zeros((answer_mask.shape[0], n_img)), answer_mask], dim=1)
-        hidden = lm.get_decoder()(inputs_embeds=embeds, attention_mask=attention, use_cache=False).last_hidden_state
+        hidden = lm.get_decoder()(
+            inputs_embeds=embeds, attention_mask=attention, use_cache=False
+        ).last_hidden_state
         return gather_answer_logps(hidden, lm.get_output_embeddings(), targets, mask)
 
     def forward(
@@ -86,7 +100,11 @@ class DPOModel(nn.Module):
 
     @torch.no_grad()
     def reference_logps(
-        self, image_embeds: torch.Tensor, text_ids: torch.Tensor, text_mask: torch.Tensor, answer_mask: torch.Tensor
+        self,
+        image_embeds: torch.Tensor,
+        text_ids: torch.Tensor,
+        text_mask: torch.Tensor,
+        answer_mask: torch.Tensor,
     ) -> torch.Tensor:
         """The same weights with the adapter switched off."""
         with self.peft_model.disable_adapter():
@@ -97,10 +115,14 @@ class DPOModel(nn.Module):
     def reference_for_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(ref chosen, ref rejected) for a collated batch: the precompute pass."""
         image_inputs = {
-            k: v for k, v in batch.items() if k not in ("text_ids", "text_attention_mask", "answer_mask", "index")
+            k: v
+            for k, v in batch.items()
+            if k not in ("text_ids", "text_attention_mask", "answer_mask", "index")
         }
         img = self.image_embeddings(image_inputs)
         img2 = torch.cat([img, img], dim=0)
-        ref = self.reference_logps(img2, batch["text_ids"], batch["text_attention_mask"], batch["answer_mask"])
+        ref = self.reference_logps(
+            img2, batch["text_ids"], batch["text_attention_mask"], batch["answer_mask"]
+        )
         n = img.shape[0]
         return ref[:n], ref[n:]

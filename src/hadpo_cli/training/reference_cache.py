@@ -41,5 +41,7 @@ def load(output_dir: Path, expected: str) -> dict[int, tuple[float, float]] | No
 
 def save(output_dir: Path, key: str, values: dict[int, tuple[float, float]]) -> Path:
     path = Path(output_dir) / FILENAME
-    atomic_write_json(path, {"fingerprint": key, "values": {str(k): list(v) for k, v in sorted(values.items())}})
+    atomic_write_json(
+        path, {"fingerprint": key, "values": {str(k): list(v) for k, v in sorted(values.items())}}
+    )
     return path

@@ -52,10 +52,14 @@ def resolve_resume(settings: TrainSettings) -> str | None:
 
         last = get_last_checkpoint(str(settings.output_dir)) if settings.output_dir.is_dir() else None
         if last is None:
-            raise UserError(f"--resume-from-checkpoint latest: no checkpoint-* directory in {settings.output_dir}")
+            raise UserError(
+                f"--resume-from-checkpoint latest: no checkpoint-* directory in {settings.output_dir}"
+            )
         return last
     if not (Path(value) / "adapter_model.safetensors").is_file():
-        raise UserError(f"--resume-from-checkpoint: {value} is not a checkpoint directory (no adapter_model.safetensors)")
+        raise UserError(
+            f"--resume-from-checkpoint: {value} is not a checkpoint directory (no adapter_model.safetensors)"
+        )
     return value
 
 
@@ -116,7 +120,11 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
 
     # Data first: a bad path fails in a second, not after a 13B model has loaded.
     pairs = load_preference_pairs(
-        settings.pope_data, settings.desc_data, settings.vg_path, seed=settings.seed, pope_repeat=settings.pope_repeat
+        settings.pope_data,
+        settings.desc_data,
+        settings.vg_path,
+        seed=settings.seed,
+        pope_repeat=settings.pope_repeat,
     )
     resume = resolve_resume(settings)
 
@@ -138,7 +146,9 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     check_prompts_fit(pairs, loaded.family, settings.max_length)
     peft_model = apply_lora(loaded.model, loaded.family, settings)
     dpo_model = DPOModel(peft_model, loaded.family)
-    dpo_model.accepts_loss_kwargs = False  # our loss is a mean per pair: let the Trainer scale it for accumulation
+    dpo_model.accepts_loss_kwargs = (
+        False  # our loss is a mean per pair: let the Trainer scale it for accumulation
+    )
     if settings.gradient_checkpointing:
         dpo_model.gradient_checkpointing_enable()
 
@@ -174,7 +184,9 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     if state.is_main_process:
         atomic_write_json(settings.output_dir / "settings.json", settings.public_dict())
     state.wait_for_everyone()
-    return TrainResult(settings.output_dir, trainer.state.global_step, list(trainer.state.log_history), reference)
+    return TrainResult(
+        settings.output_dir, trainer.state.global_step, list(trainer.state.log_history), reference
+    )
 
 
 def _reference_fingerprint(settings: TrainSettings) -> dict[str, Any]:
@@ -211,7 +223,7 @@ def precompute_reference(
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
             with torch.no_grad():
                 ref_c, ref_r = dpo_model.reference_for_batch(batch)
-            local.extend(zip(chunk, ref_c.float().tolist(), ref_r.float().tolist()))
+            local.extend(zip(chunk, ref_c.float().tolist(), ref_r.float().tolist(), strict=False))
     merged = gather_object(local) if state.num_processes > 1 else local
     dpo_model.train()
     if state.is_main_process:

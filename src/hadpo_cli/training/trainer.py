@@ -51,9 +51,15 @@ class HADPOTrainer(Trainer):
         # Add the DPO metrics averaged over the steps since the last log, and over processes.
         if "loss" in logs and self._stored:
             keys = sorted(self._stored)
-            local = torch.tensor([sum(self._stored[k]) / len(self._stored[k]) for k in keys], device=self.args.device)
-            mean = self.accelerator.reduce(local, reduction="mean") if self.accelerator.num_processes > 1 else local
-            logs.update({k: round(float(v), 6) for k, v in zip(keys, mean.tolist())})
+            local = torch.tensor(
+                [sum(self._stored[k]) / len(self._stored[k]) for k in keys], device=self.args.device
+            )
+            mean = (
+                self.accelerator.reduce(local, reduction="mean")
+                if self.accelerator.num_processes > 1
+                else local
+            )
+            logs.update({k: round(float(v), 6) for k, v in zip(keys, mean.tolist(), strict=False)})
             self._stored.clear()
         super().log(logs, start_time)
 
@@ -77,4 +83,6 @@ class HADPOTrainer(Trainer):
         result = set_peft_model_state_dict(self._peft_model(), state)
         missing_lora = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
         if missing_lora:
-            raise RuntimeError(f"checkpoint {resume_from_checkpoint} does not match the model: {missing_lora[:3]}")
+            raise RuntimeError(
+                f"checkpoint {resume_from_checkpoint} does not match the model: {missing_lora[:3]}"
+            )

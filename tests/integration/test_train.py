@@ -1,0 +1,296 @@
+"""`hadpo train` end to end on the tiny random InstructBLIP (offline, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from hadpo_cli.__main__ import app
+
+pytestmark = pytest.mark.integration
+
+
+def settings_for(tiny_model_dir, demo_data, out: Path, **over):
+    from hadpo_cli.settings.train import TrainSettings
+
+    values = dict(
+        model=str(tiny_model_dir),
+        pope_data=demo_data.pope_data,
+        desc_data=demo_data.desc_data,
+        vg_path=demo_data.vg,
+        output_dir=out,
+        max_steps=4,
+        learning_rate=1e-2,
+        gradient_accumulation_steps=1,
+        per_device_train_batch_size=2,
+        logging_steps=1,
+        save_steps=100,
+        lora_r=8,
+    )
+    values.update(over)
+    return TrainSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def parts(tiny_model_dir, demo_data):
+    """A LoRA-wrapped tiny model, its DPOModel and a collated batch of 3 pairs."""
+    from hadpo_cli.data.preference import load_preference_pairs
+    from hadpo_cli.models.loading import load_vlm
+    from hadpo_cli.training.collator import PairCollator
+    from hadpo_cli.training.dpo_model import DPOModel
+    from hadpo_cli.training.run import apply_lora
+
+    pairs = load_preference_pairs(demo_data.pope_data, demo_data.desc_data, demo_data.vg)
+    loaded = load_vlm(tiny_model_dir)
+    settings = settings_for(tiny_model_dir, demo_data, Path("unused"))
+    peft_model = apply_lora(loaded.model, loaded.family, settings)
+    model = DPOModel(peft_model, loaded.family).eval()
+    batch = PairCollator(loaded.family, pairs)([{"index": i} for i in (0, len(pairs) // 2, len(pairs) - 1)])
+    return loaded, model, batch
+
+
+def test_only_language_model_lora_is_trainable(parts):
+    loaded, model, _ = parts
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("language_model" in n and "lora_" in n for n in trainable)
+    assert {n.split(".")[-4] for n in trainable} == {"q_proj", "k_proj", "v_proj"}
+
+
+def test_reference_shares_the_policy_weights(parts):
+    loaded, model, _ = parts
+    base_storages = {p.untyped_storage().data_ptr() for n, p in model.named_parameters() if "lora_" not in n}
+    n_base = sum(1 for n, _ in model.named_parameters() if "lora_" not in n)
+    # One copy: every non-LoRA parameter has its own single storage, nothing duplicated.
+    assert len(base_storages) == n_base
+    total = sum(p.numel() for p in model.parameters())
+    lora = sum(p.numel() for n, p in model.named_parameters() if "lora_" in n)
+    plain = sum(p.numel() for p in loaded.model.parameters()) - lora
+    assert total - lora == plain
+
+
+def test_answer_logps_match_the_full_hf_forward(parts):
+    """Our sequence assembly (image tokens, BOS+prompt, answer+EOS) and the sparse head give the
+    same numbers as InstructBLIP's own forward on full logits."""
+    from hadpo_cli.training.logps import full_logits_logps
+
+    loaded, model, batch = parts
+    with torch.no_grad():
+        out = model(**batch)
+        fam = loaded.family
+        n = batch["pixel_values"].shape[0]
+        q = fam.num_query_tokens
+        ids = torch.cat([torch.full((2 * n, q), fam.image_token_id), batch["text_ids"]], dim=1)
+        att = torch.cat([torch.ones(2 * n, q, dtype=torch.long), batch["text_attention_mask"]], dim=1)
+        mask = torch.cat([torch.zeros(2 * n, q, dtype=torch.long), batch["answer_mask"]], dim=1)
+        with model.peft_model.disable_adapter():
+            logits = model.peft_model(
+                input_ids=ids,
+                attention_mask=att,
+                pixel_values=batch["pixel_values"].repeat(2, 1, 1, 1),
+                qformer_input_ids=batch["qformer_input_ids"].repeat(2, 1),
+                qformer_attention_mask=batch["qformer_attention_mask"].repeat(2, 1),
+            ).logits
+        full, _ = full_logits_logps(logits, ids, mask)
+    torch.testing.assert_close(out["ref_chosen_logps"], full[:n], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out["ref_rejected_logps"], full[n:], rtol=1e-4, atol=1e-4)
+
+
+def test_vision_runs_once_per_pair_and_lm_once_per_role(parts):
+    loaded, model, batch = parts
+    vision_calls, lm_calls = [], []
+    vlm = model.peft_model.base_model.model
+    h1 = vlm.vision_model.register_forward_hook(lambda m, i, o: vision_calls.append(1))
+    h2 = vlm.language_model.model.register_forward_hook(lambda m, i, o: lm_calls.append(o[0].shape[0]))
+    try:
+        model(**batch)
+        assert vision_calls == [1]
+        # policy then reference, each one forward over chosen+rejected stacked
+        assert lm_calls == [6, 6]
+        vision_calls.clear(), lm_calls.clear()
+        model(**batch, ref_chosen_logps=torch.zeros(3), ref_rejected_logps=torch.zeros(3))
+        assert vision_calls == [1] and lm_calls == [6]
+    finally:
+        h1.remove(), h2.remove()
+
+
+def test_policy_equals_reference_until_trained_even_in_train_mode(parts):
+    _, model, batch = parts
+    with torch.no_grad():
+        evaluated = model.eval()(**batch)
+        trained = model.train()(**batch)
+    model.eval()
+    # LoRA B starts at zero, and the frozen image side has no dropout in train mode.
+    torch.testing.assert_close(trained["policy_chosen_logps"], trained["ref_chosen_logps"])
+    torch.testing.assert_close(trained["ref_chosen_logps"], evaluated["ref_chosen_logps"])
+
+
+def _log_history(out: Path) -> list[dict]:
+    state = json.loads((out / "trainer_state.json").read_text())
+    return [h for h in state["log_history"] if "loss" in h and "rewards/accuracies" in h]
+
+
+def test_train_cli_writes_adapter_state_and_settings(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train", "--model", str(tiny_model_dir), "--pope-data", str(demo_data.pope_data),
+            "--desc-data", str(demo_data.desc_data), "--vg-path", str(demo_data.vg), "--output-dir", str(out),
+            "--max-steps", "2", "--logging-steps", "1", "--learning-rate", "1e-2", "--lora-r", "8",
+            "--gradient-accumulation-steps", "1", "--json",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["global_step"] == 2
+    cfg = json.loads((out / "adapter_config.json").read_text())
+    assert cfg["r"] == 8 and cfg["peft_type"] == "LORA"
+    keys = load_file(out / "adapter_model.safetensors").keys()
+    assert any(k.startswith("base_model.model.language_model.") for k in keys)
+    logs = _log_history(out)
+    for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
+                "logps/chosen", "logps/rejected"):  # fmt: skip
+        assert key in logs[0]
+    assert json.loads((out / "settings.json").read_text())["lora_r"] == 8
+
+
+def test_every_trainable_parameter_changes(tiny_model_dir, demo_data, tmp_path):
+    from hadpo_cli.training.run import run_train
+
+    run_train(settings_for(tiny_model_dir, demo_data, tmp_path / "a", max_steps=3))
+    weights = load_file(tmp_path / "a" / "adapter_model.safetensors")
+    # LoRA B starts at zero: a trained adapter has every B (and A) away from its init.
+    for name, tensor in weights.items():
+        if "lora_B" in name:
+            assert tensor.abs().sum() > 0, name
+
+
+def test_forty_steps_loss_falls_and_accuracy_rises(tiny_model_dir, demo_data, tmp_path):
+    from hadpo_cli.training.run import run_train
+
+    run_train(
+        settings_for(
+            tiny_model_dir, demo_data, tmp_path / "long", max_steps=40, per_device_train_batch_size=4,
+            lr_scheduler_type="constant", lora_alpha=16,
+        )
+    )  # fmt: skip
+    logs = _log_history(tmp_path / "long")
+    assert len(logs) == 40
+
+    def mean(key, part):
+        return sum(h[key] for h in part) / len(part)
+
+    assert mean("loss", logs[-10:]) < mean("loss", logs[:10])
+    assert mean("rewards/accuracies", logs[-10:]) > mean("rewards/accuracies", logs[:10])
+
+
+class _StopAt:
+    """A Trainer callback that ends the run early, as a crash would (after the checkpoint)."""
+
+    def __new__(cls, step: int):
+        from transformers import TrainerCallback
+
+        class Stop(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if state.global_step >= step:
+                    control.should_training_stop = True
+                return control
+
+        return Stop()
+
+
+def test_interrupted_then_resumed_run_ends_with_the_same_adapter(tiny_model_dir, demo_data, tmp_path):
+    from hadpo_cli.training.run import run_train
+
+    common = dict(max_steps=6, save_steps=3, gradient_accumulation_steps=2)
+    run_train(settings_for(tiny_model_dir, demo_data, tmp_path / "full", **common))
+    run_train(settings_for(tiny_model_dir, demo_data, tmp_path / "cut", **common), callbacks=[_StopAt(3)])
+    assert (tmp_path / "cut" / "checkpoint-3").is_dir()
+    resumed = run_train(
+        settings_for(tiny_model_dir, demo_data, tmp_path / "cut", resume_from_checkpoint="latest", **common)
+    )
+    assert resumed.global_step == 6
+    a = load_file(tmp_path / "full" / "adapter_model.safetensors")
+    b = load_file(tmp_path / "cut" / "adapter_model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    # and the loss after resuming equals the loss without it
+    full_logs = {h["step"]: h["loss"] for h in _log_history(tmp_path / "full")}
+    cut_logs = {h["step"]: h["loss"] for h in _log_history(tmp_path / "cut")}
+    assert cut_logs[6] == pytest.approx(full_logs[6], rel=1e-5)
+
+
+def test_precomputed_reference_matches_inline_and_is_reused(tiny_model_dir, demo_data, tmp_path, monkeypatch):
+    from hadpo_cli.training import dpo_model
+    from hadpo_cli.training.run import run_train
+
+    inline = run_train(settings_for(tiny_model_dir, demo_data, tmp_path / "inline", max_steps=2))
+    pre = run_train(
+        settings_for(tiny_model_dir, demo_data, tmp_path / "pre", max_steps=2, precompute_ref_logps=True)
+    )
+    assert pre.reference == "precomputed"
+    assert (tmp_path / "pre" / "ref_logps.json").is_file()
+    first = lambda r: [h for h in r.log_history if "loss" in h][0]["loss"]  # noqa: E731
+    assert first(pre) == pytest.approx(first(inline), rel=1e-4)
+
+    # A rerun on the same data and model reads the file and never runs a reference forward.
+    def boom(*a, **k):
+        raise AssertionError("reference forward ran although log-probs were precomputed")
+
+    monkeypatch.setattr(dpo_model.DPOModel, "reference_logps", boom)
+    again = run_train(
+        settings_for(tiny_model_dir, demo_data, tmp_path / "pre", max_steps=2, precompute_ref_logps=True)
+    )
+    assert again.reference == "precomputed (reused)"
+
+
+def test_missing_image_fails_before_loading_the_model(tiny_model_dir, demo_data, tmp_path):
+    import shutil
+
+    vg = tmp_path / "vg"
+    shutil.copytree(demo_data.vg, vg)
+    victims = sorted((vg / "VG_100K").iterdir())[:3]
+    for v in victims:
+        v.unlink()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        ["train", "--model", "/nonexistent/model", "--pope-data", str(demo_data.pope_data),
+         "--desc-data", str(demo_data.desc_data), "--vg-path", str(vg), "--output-dir", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "missing" in result.output and victims[0].name in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_two_process_torchrun(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "ddp"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+    cmd = [
+        str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "hadpo_cli", "train",
+        "--model", str(tiny_model_dir), "--pope-data", str(demo_data.pope_data), "--vg-path", str(demo_data.vg),
+        "--output-dir", str(out), "--num-train-epochs", "1", "--per-device-train-batch-size", "2",
+        "--gradient-accumulation-steps", "1", "--learning-rate", "1e-2", "--logging-steps", "1",
+        "--lora-r", "8", "--precompute-ref-logps", "--json",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 process(es)" in proc.stderr
+    from hadpo_cli.data.preference import load_preference_pairs
+
+    n_pairs = len(load_preference_pairs(demo_data.pope_data, None, demo_data.vg))
+    state = json.loads((out / "trainer_state.json").read_text())
+    # Each step consumes 2 processes x 2 pairs: the data really is split.
+    assert state["global_step"] == -(-n_pairs // 4)
+    assert (out / "adapter_model.safetensors").is_file()
+    assert len(json.loads((out / "ref_logps.json").read_text())["values"]) == n_pairs
