@@ -1,10 +1,84 @@
-"""`hadpo eval pope` (not built yet)."""
+"""``hadpo eval pope``: flags -> EvalPopeSettings -> evaluation.pope.run -> table (stderr) / JSON (stdout)."""
 
 from __future__ import annotations
 
-from hadpo_cli.cli.common import not_built
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import typer
+
+from hadpo_cli.cli.common import field_default, field_help, guarded
+from hadpo_cli.settings.eval_pope import EvalPopeSettings
+
+S = EvalPopeSettings
 
 
-def command() -> None:
-    """Not built yet: exits with status 2."""
-    not_built("eval pope")
+def _opt(name: str, *flags: str, **kw: Any) -> Any:
+    return typer.Option(*flags, help=field_help(S, name), **kw)
+
+
+@guarded
+def command(
+    model: Annotated[str, _opt("model", "--model")] = field_default(S, "model"),
+    adapter: Annotated[Path | None, _opt("adapter", "--adapter")] = None,
+    llm_model: Annotated[Path | None, _opt("llm_model", "--llm-model")] = None,
+    dtype: Annotated[Literal["auto", "bf16", "fp16", "fp32"], _opt("dtype", "--dtype")] = field_default(
+        S, "dtype"
+    ),
+    pope_set: Annotated[
+        Literal["random", "popular", "adv", "adversarial", "all"] | None,
+        _opt("set", "--set", show_default=False),
+    ] = None,
+    pope_path: Annotated[Path | None, _opt("pope_path", "--pope-path")] = None,
+    labels: Annotated[Path | None, _opt("labels", "--labels")] = None,
+    coco_path: Annotated[Path | None, _opt("coco_path", "--coco-path")] = None,
+    output: Annotated[Path, _opt("output", "--output", "-o")] = field_default(S, "output"),
+    num_beams: Annotated[int, _opt("num_beams", "--num-beams")] = field_default(S, "num_beams"),
+    max_new_tokens: Annotated[int, _opt("max_new_tokens", "--max-new-tokens")] = field_default(
+        S, "max_new_tokens"
+    ),
+    batch_size: Annotated[int, _opt("batch_size", "--batch-size")] = field_default(S, "batch_size"),
+    prompt_suffix: Annotated[str, _opt("prompt_suffix", "--prompt-suffix")] = field_default(
+        S, "prompt_suffix"
+    ),
+    parser: Annotated[Literal["pope", "strict"], _opt("parser", "--parser")] = field_default(S, "parser"),
+    json: Annotated[bool, _opt("json", "--json")] = field_default(S, "json"),
+) -> None:
+    """Answer POPE questions with a model (batched, multi-process, resumable), then score them."""
+    values = {
+        "model": model,
+        "adapter": adapter,
+        "llm_model": llm_model,
+        "dtype": dtype,
+        "set": pope_set,
+        "pope_path": pope_path,
+        "labels": labels,
+        "coco_path": coco_path,
+        "output": output,
+        "num_beams": num_beams,
+        "max_new_tokens": max_new_tokens,
+        "batch_size": batch_size,
+        "prompt_suffix": prompt_suffix,
+        "parser": parser,
+        "json": json,
+    }
+    # Unset optional flags stay out, so a missing required one is named by the settings' check.
+    settings = S.build({k: v for k, v in values.items() if v is not None})
+
+    # After validation: flag mistakes are reported before torch loads.
+    from hadpo_cli.console import err, print_json
+    from hadpo_cli.evaluation.pope import run
+    from hadpo_cli.metrics.pope import format_pope_table, print_table
+
+    result = run(settings)
+    if not result.is_main:
+        return  # one table and one JSON document per run, not one per process
+    print_table(
+        err, format_pope_table(result.summary["splits"], show_unparseable=settings.parser == "strict")
+    )
+    figures = result.summary["run"]
+    err.print(
+        f"{figures['generated']} answered now, {figures['reused']} reused; metrics in {result.metrics_path}"
+    )
+    if settings.json:
+        print_json(result.summary)

@@ -1,0 +1,275 @@
+"""``hadpo eval pope``: answer POPE questions with a VLM, then score them as ``hadpo score`` does.
+
+Files, for ``--output DIR/answers.jsonl``:
+
+* ``DIR/answers.jsonl`` (or ``DIR/answers_<split>.jsonl`` per split with ``--set all``):
+  one line per question, ``question_id, image, question, answer, label``, in question_id order.
+* ``DIR/answers.metrics.json``: the metrics of every split, how the run went, the settings.
+* ``DIR/answers.settings.json``: the resolved settings, written before generating, so a
+  resumed run can refuse to mix answers made with other generation settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hadpo_cli.console import err
+from hadpo_cli.data.pope_labels import PopeLabel, join_answers, read_answers, read_pope_labels
+from hadpo_cli.data.visual_genome import check_images_exist
+from hadpo_cli.errors import UserError
+from hadpo_cli.evaluation.generation import (
+    BatchGenerator,
+    Dist,
+    GenerationOptions,
+    GenerationRequest,
+    GenerationResult,
+    generate_all,
+    part_files,
+)
+from hadpo_cli.io import atomic_write_json, read_json
+from hadpo_cli.metrics.score_run import score_pairs
+from hadpo_cli.settings.eval_pope import GENERATION_FIELDS, EvalPopeSettings
+
+KEY_FIELD = "question_id"
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """One label file and the answers file it gets."""
+
+    name: str  # the table row: the POPE split, or the --labels file's stem
+    labels: Path
+    answers: Path
+
+
+@dataclass
+class PopeRun:
+    """What :func:`run` did; ``summary`` is the metrics JSON document."""
+
+    summary: dict[str, Any]
+    splits: dict[str, GenerationResult]
+    metrics_path: Path
+    is_main: bool
+
+
+# -- paths ---------------------------------------------------------------------------------------
+def label_file(pope_path: Path, split: str) -> Path:
+    return pope_path / "output" / "coco" / f"coco_pope_{split}.json"
+
+
+def split_answers_path(output: Path, split: str) -> Path:
+    """``answers.jsonl`` -> ``answers_adversarial.jsonl``, in the same folder."""
+    return output.with_name(f"{output.stem}_{split}{output.suffix or '.jsonl'}")
+
+
+def side_file(output: Path, kind: str) -> Path:
+    """``answers.jsonl`` -> ``answers.<kind>.json`` (metrics, settings) beside it.
+
+    Named after the answers file, so two runs writing into one folder keep their own.
+    """
+    return output.with_name(f"{output.stem}.{kind}.json")
+
+
+def image_dir(coco_path: Path) -> Path:
+    """COCO keeps the POPE images in ``val2014/``; other sets (GQA, ...) may keep them flat."""
+    val = coco_path / "val2014"
+    return val if val.is_dir() else coco_path
+
+
+def plan_splits(settings: EvalPopeSettings) -> list[SplitPlan]:
+    if settings.labels is not None:
+        plans = [SplitPlan(settings.labels.stem, settings.labels, settings.output)]
+    else:
+        assert settings.pope_path is not None  # the settings' validator guarantees it
+        names = settings.splits()
+        plans = [
+            SplitPlan(
+                name,
+                label_file(settings.pope_path, name),
+                split_answers_path(settings.output, name) if len(names) > 1 else settings.output,
+            )
+            for name in names
+        ]
+    for plan in plans:
+        # Appending answers to the label file would destroy the questions.
+        if plan.answers.resolve() == plan.labels.resolve():
+            raise UserError(f"--output: {plan.answers} is the label file itself; pick another name")
+    return plans
+
+
+# -- requests and records ------------------------------------------------------------------------
+def pope_requests(
+    labels: Sequence[PopeLabel], images: Path, prompt_suffix: str = ""
+) -> list[GenerationRequest]:
+    """One request per question, in question_id order (the order the answers file is written in)."""
+    ordered = sorted(labels, key=_question_order)
+    return [
+        GenerationRequest(
+            key=label.question_id,
+            image=images / label.image,
+            prompt=label.text + prompt_suffix,
+            fields={"image": label.image, "question": label.text, "label": label.label},
+        )
+        for label in ordered
+    ]
+
+
+def _question_order(label: PopeLabel) -> tuple[int, int | str]:
+    # Integer ids numerically (2 before 10); string ids after them, as strings.
+    qid = label.question_id
+    return (0, qid) if isinstance(qid, int) else (1, str(qid))
+
+
+def pope_record(request: GenerationRequest, answer: str) -> dict[str, Any]:
+    """The line POPE's evaluate.py and `hadpo score` both read: the answer next to its label."""
+    fields = request.fields
+    return {
+        "question_id": request.key,
+        "image": fields["image"],
+        "question": fields["question"],
+        "answer": answer,
+        "label": fields["label"],
+    }
+
+
+# -- resume safety -------------------------------------------------------------------------------
+def generation_fingerprint(settings: EvalPopeSettings) -> dict[str, Any]:
+    public = settings.public_dict()
+    return {name: public[name] for name in GENERATION_FIELDS}
+
+
+def check_resume_settings(
+    settings: EvalPopeSettings, plans: Sequence[SplitPlan], settings_path: Path
+) -> None:
+    """Refuse to resume answers made with other generation settings: the file would mix two runs."""
+    has_answers = any(p.answers.exists() or part_files(p.answers) for p in plans)
+    if not has_answers or not settings_path.exists():
+        return
+    previous = read_json(settings_path)
+    if not isinstance(previous, dict):
+        return
+    now = generation_fingerprint(settings)
+    for name, value in now.items():
+        if name in previous and previous[name] != value:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(
+                f"{settings_path}: the answers beside it were made with {flag} {previous[name]!r}, not {value!r};"
+                " rerun with the same settings to resume, or pass another --output"
+            )
+
+
+# -- scoring -------------------------------------------------------------------------------------
+def score_answers(answers: Path, labels: Path, parser: str) -> dict[str, Any]:
+    """The metrics of an answers file, read back from disk through the code of `hadpo score`."""
+    pairs = join_answers(
+        read_answers(answers), read_pope_labels(labels), answers_name=answers, labels_name=labels
+    )
+    return score_pairs(pairs, parser)
+
+
+# -- the run -------------------------------------------------------------------------------------
+class LazyModel:
+    """Loads the model on first use only, once for all splits: a finished rerun loads nothing."""
+
+    def __init__(self, settings: EvalPopeSettings, dist: Dist, options: GenerationOptions):
+        self.settings, self.dist, self.options = settings, dist, options
+        self._generator: BatchGenerator | None = None
+
+    def __call__(self) -> BatchGenerator:
+        if self._generator is None:
+            from hadpo_cli.evaluation.generation import VLMGenerator
+            from hadpo_cli.models.loading import load_vlm_for_eval
+
+            if self.dist.is_main:
+                err.print(f"loading {self.settings.model}")
+            s = self.settings
+            loaded = load_vlm_for_eval(
+                s.model, adapter=s.adapter, llm_model=s.llm_model, dtype=s.dtype, device=self.dist.device
+            )
+            self._generator = VLMGenerator(loaded, self.options)
+        return self._generator
+
+
+def run(
+    settings: EvalPopeSettings,
+    *,
+    dist: Dist | None = None,
+    load_generator: Callable[[], BatchGenerator] | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+    show_progress: bool = True,
+) -> PopeRun:
+    """Answer every question not answered yet, write the answers, score them, write the metrics.
+
+    ``dist`` defaults to the processes of ``accelerate launch`` / ``torchrun``; ``load_generator``
+    replaces the model (tests, benchmarks); ``on_record`` sees each answer once it is on disk.
+    """
+    plans = plan_splits(settings)
+    images = image_dir(settings.coco_path)
+    # Every label file is read and every image checked before the (slow) model load.
+    labels = {plan.name: read_pope_labels(plan.labels) for plan in plans}
+    requests = {plan.name: pope_requests(labels[plan.name], images, settings.prompt_suffix) for plan in plans}
+    all_images = sorted({r.image for reqs in requests.values() for r in reqs})
+    check_images_exist(all_images, what="image")
+    settings_path = side_file(settings.output, "settings")
+    metrics_path = side_file(settings.output, "metrics")
+    check_resume_settings(settings, plans, settings_path)
+
+    if dist is None:
+        from hadpo_cli.evaluation.generation import current_dist
+
+        dist = current_dist()
+    options = GenerationOptions(settings.num_beams, settings.max_new_tokens, settings.batch_size)
+    if dist.is_main:
+        atomic_write_json(settings_path, settings.public_dict())
+    loader = load_generator or LazyModel(settings, dist, options)
+
+    results: dict[str, GenerationResult] = {}
+    for plan in plans:
+        if dist.is_main:
+            err.print(f"[bold]{plan.name}[/]: {len(requests[plan.name])} questions -> {plan.answers}")
+        results[plan.name] = generate_all(
+            requests[plan.name],
+            plan.answers,
+            load_generator=loader,
+            options=options,
+            key_field=KEY_FIELD,
+            make_record=pope_record,
+            dist=dist,
+            show_progress=show_progress,
+            description=plan.name,
+            on_record=on_record,
+        )
+
+    summary = {
+        "splits": {
+            plan.name: {
+                **score_answers(plan.answers, plan.labels, settings.parser),
+                "answers": str(plan.answers),
+                "labels": str(plan.labels),
+            }
+            for plan in plans
+        },
+        "run": _run_figures(results, dist),
+        "settings": settings.public_dict(),
+    }
+    if dist.is_main:
+        atomic_write_json(metrics_path, summary)
+    return PopeRun(summary=summary, splits=results, metrics_path=metrics_path, is_main=dist.is_main)
+
+
+def _run_figures(results: dict[str, GenerationResult], dist: Dist) -> dict[str, Any]:
+    """How this invocation went; the seconds are the main process's, model loading apart."""
+    questions = sum(r.total for r in results.values())
+    generated = sum(r.generated for r in results.values())
+    seconds = sum(r.seconds for r in results.values())
+    return {
+        "questions": questions,
+        "generated": generated,
+        "reused": questions - generated,
+        "processes": dist.world,
+        "load_seconds": round(sum(r.load_seconds for r in results.values()), 3),
+        "generate_seconds": round(seconds, 3),
+    }
