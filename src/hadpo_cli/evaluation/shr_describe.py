@@ -2,7 +2,10 @@
 
 Interface the SHR pipeline relies on: ``describe_images(settings, images, out_path)`` writes
 ``out_path`` (``OUT/responses.json``, ``{"<image_id>": "<text>"}``) and returns that dict.
-``images`` are the SHR images in list order, already checked to exist on disk.
+``images`` are the SHR images in list order, already checked to exist on disk; the judge's
+inputs are read and checked before this is called, so a bad input fails before a model loads.
+``out_path``'s directory may not exist yet. The pipeline then checks that every image got a
+response, splits sentences and judges, exactly as with ``--responses``.
 """
 
 from __future__ import annotations
