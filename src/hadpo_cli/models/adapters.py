@@ -267,14 +267,20 @@ def _grow_vocab(lm: Any, extra_rows: tuple[Any, Any]) -> None:
 def _size_mismatch(exc: BaseException) -> str:
     """The first ``size mismatch for ...`` line of a load_state_dict error, shortened."""
     match = re.search(
-        r"size mismatch for ([^:]+): copying a param with shape (\S+) .*?current model is (\S+?)\.?$",
+        r"size mismatch for ([^:]+): copying a param with shape (.+?) from checkpoint, "
+        r"the shape in current model is (.+?)\.?$",
         str(exc),
         flags=re.MULTILINE,
     )
-    if match:
-        key, theirs, ours = match.groups()
-        return f"{key} is {theirs} in the adapter but {ours} in the model"
-    return _first_line(exc)
+    if not match:
+        return _first_line(exc)
+    key, theirs, ours = match.groups()
+    key = key.removeprefix(PEFT_PREFIX).replace(".default.", ".")  # the names as the adapter file spells them
+    return f"{key} is {_shape(theirs)} in the adapter but {_shape(ours)} in the model"
+
+
+def _shape(text: str) -> str:
+    return text.removeprefix("torch.Size(").removesuffix(")")
 
 
 def _first_line(exc: BaseException) -> str:

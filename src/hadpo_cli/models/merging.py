@@ -74,9 +74,10 @@ def run_merge(settings: MergeSettings) -> dict[str, Any]:
     # Cheap checks first: a wrong path must fail in a second, not after a 13B model has loaded.
     layout = adapters.detect_adapter_layout(settings.adapter)
     check_output_free(settings.output, settings.overwrite)
+    config = read_base_config(settings.base)
+    check_layout_fits(base_kind(settings.base, config), layout, settings)
     err.print(f"[bold]hadpo merge[/]: loading {settings.base}")
-    base = load_base(settings.base, settings.dtype)
-    check_layout_fits(base, layout, settings)
+    base = load_base(settings.base, config, settings.dtype)
     wrapper = attach(base, layout, settings.adapter)
     verification = merge_in_place(base, wrapper, verify=settings.verify)
     if verification is not None and not verification.passed:
@@ -106,8 +107,8 @@ def check_output_free(output: Path, overwrite: bool) -> None:
         raise UserError(f"{output}: already exists and is not empty (pass --overwrite to replace it)")
 
 
-def load_base(name: str, dtype: str) -> LoadedBase:
-    """The base model in the requested dtype (``keep``: the checkpoint's own), in eval mode."""
+def read_base_config(name: str) -> Any:
+    """The base's config alone (kilobytes), so that a wrong base fails before gigabytes load."""
     from transformers import AutoConfig
 
     from hadpo_cli.models.loading import quiet_transformers
@@ -116,15 +117,31 @@ def load_base(name: str, dtype: str) -> LoadedBase:
     if name.startswith((".", "/", "~")) and not Path(name).expanduser().is_dir():
         raise UserError(f"{name}: --base model directory not found")
     try:
-        config = AutoConfig.from_pretrained(name)
+        return AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as exc:
         raise UserError(f"--base {name}: cannot read the model config ({_first_line(exc)})") from None
+
+
+def base_kind(name: str, config: Any) -> BaseKind:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+
+    if config.model_type == "instructblip":
+        return "vlm"
+    if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
+        return "causal_lm"
+    raise UserError(
+        f"--base {name}: model type {config.model_type!r} is neither InstructBLIP nor a causal language model"
+    )
+
+
+def load_base(name: str, config: Any, dtype: str) -> LoadedBase:
+    """The base model in the requested dtype (``keep``: the checkpoint's own), in eval mode."""
     torch_dtype = torch_dtype_for(dtype)
     try:
-        if config.model_type == "instructblip":
+        if base_kind(name, config) == "vlm":
             base = _load_vlm(name, torch_dtype)
         else:
-            base = _load_causal_lm(name, config, torch_dtype)
+            base = _load_causal_lm(name, torch_dtype)
     except (OSError, ValueError) as exc:
         raise UserError(f"--base {name}: cannot load the model ({_first_line(exc)})") from None
     base.model.eval()
@@ -147,21 +164,16 @@ def _load_vlm(name: str, torch_dtype: Any) -> LoadedBase:
     return LoadedBase("vlm", model, processor, family_for(model, processor))
 
 
-def _load_causal_lm(name: str, config: Any, torch_dtype: Any) -> LoadedBase:
+def _load_causal_lm(name: str, torch_dtype: Any) -> LoadedBase:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
-    if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
-        raise UserError(
-            f"--base {name}: model type {config.model_type!r} is neither InstructBLIP nor a causal language model"
-        )
     model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype)
     tokenizer = AutoTokenizer.from_pretrained(name)
     return LoadedBase("causal_lm", model, tokenizer, None)
 
 
-def check_layout_fits(base: LoadedBase, layout: adapters.AdapterLayout, settings: MergeSettings) -> None:
-    if base.kind == "causal_lm" and layout == "vlm":
+def check_layout_fits(kind: BaseKind, layout: adapters.AdapterLayout, settings: MergeSettings) -> None:
+    if kind == "causal_lm" and layout == "vlm":
         raise UserError(
             f"{settings.adapter}: the adapter addresses a whole vision-language model (keys under "
             f"language_model.), but --base {settings.base} is a bare causal LM; give the VLM as --base"
