@@ -305,3 +305,26 @@ def test_dtype_override_is_written(setup: Setup) -> None:
     assert json.loads(result.stdout)["verification"]["dtype"] == "bfloat16"
     with safe_open(str(out / "model.safetensors"), framework="pt") as fh:
         assert fh.get_tensor("language_model.model.layers.0.self_attn.q_proj.weight").dtype == torch.bfloat16
+
+
+def test_merge_happens_in_place_on_the_one_copy(setup: Setup) -> None:
+    """No second copy of the base: the merged weights live in the storage the base loaded into."""
+    base = merging.load_base(str(setup.model), merging.read_base_config(str(setup.model)), "keep")
+    q_proj = base.language_model().model.layers[0].self_attn.q_proj
+    storage, before = q_proj.weight.data_ptr(), q_proj.weight.detach().clone()
+    n_params = sum(p.numel() for p in base.model.parameters())
+    wrapper = merging.attach(base, "causal_lm", setup.lm_adapter)
+    check = merging.merge_in_place(base, wrapper, verify=True)
+    assert check is not None and check.passed
+    merged = base.language_model().model.layers[0].self_attn.q_proj
+    assert type(merged) is torch.nn.Linear and merged.weight.data_ptr() == storage
+    assert not torch.equal(merged.weight, before)
+    assert sum(p.numel() for p in base.model.parameters()) == n_params
+
+
+def test_eval_with_adapter_generates(setup: Setup) -> None:
+    loaded = load_vlm_for_eval(setup.model, adapter=setup.vlm_adapter, dtype="fp32")
+    assert type(loaded.model).__name__ == "InstructBlipForConditionalGeneration"
+    inputs = loaded.family.generation_inputs([merging.probe_image()], ["Is there a red circle in the image?"])
+    ids = loaded.model.generate(**inputs, max_new_tokens=3, do_sample=False)
+    assert ids.shape[1] > inputs["input_ids"].shape[1]
