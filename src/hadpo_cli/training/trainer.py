@@ -72,7 +72,11 @@ class HADPOTrainer(Trainer):
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        self._peft_model().save_pretrained(output_dir)
+        if state_dict is not None:
+            # DeepSpeed / FSDP hand us the gathered state dict of our wrapper module.
+            prefix = "peft_model."
+            state_dict = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        self._peft_model().save_pretrained(output_dir, state_dict=state_dict)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
         from peft import set_peft_model_state_dict
