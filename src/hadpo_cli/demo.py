@@ -80,9 +80,10 @@ def train_stage(ctx: DemoContext) -> dict[str, Any]:
             "vg_path": ctx.data.vg,
             "output_dir": output_dir,
             "lora_r": 8,
-            "learning_rate": 5e-4,
-            "max_steps": 8,
-            "per_device_train_batch_size": 2,
+            "learning_rate": 1e-2,
+            "lr_scheduler_type": "constant",
+            "max_steps": 16,
+            "per_device_train_batch_size": 4,
             "gradient_accumulation_steps": 1,
             "logging_steps": 1,
             "save_steps": 1000,
@@ -100,10 +101,23 @@ def train_stage(ctx: DemoContext) -> dict[str, Any]:
     return figures
 
 
+def merge_stage(ctx: DemoContext) -> dict[str, Any]:
+    """Fold the trained adapter into the tiny model, with the logit check."""
+    from hadpo_cli.models.merging import run_merge
+    from hadpo_cli.settings.merge import MergeSettings
+
+    output = ctx.stage_dir("merge")
+    report = run_merge(MergeSettings(adapter=ctx.outputs["adapter"], base=str(ctx.model_dir), output=output))
+    ctx.outputs["merged"] = output
+    verification = report.get("verification") or {}
+    return {"max |logit diff|": f"{verification.get('max_abs_diff', float('nan')):.2e}"}
+
+
 # The demo's stages, in order. Add a command with one line here.
 STAGES: list[Stage] = [
     Stage("check data", check_data_stage),
     Stage("train", train_stage),
+    Stage("merge", merge_stage),
 ]
 
 
