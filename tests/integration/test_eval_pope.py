@@ -223,3 +223,14 @@ def test_two_processes_under_torchrun_write_the_single_process_file(
     summary = json.loads(proc.stdout)  # one JSON document: only the main process prints
     assert summary["run"]["processes"] == 2 and summary["run"]["generated"] == N_QUESTIONS
     assert not part_files(out)
+
+
+def test_a_bad_model_leaves_nothing_behind(demo_data, labels_file, tmp_path):
+    out = tmp_path / "out" / "answers.jsonl"
+    result = cli(
+        "eval", "pope", "--model", tmp_path / "no-such-model", "--labels", labels_file,
+        "--coco-path", demo_data.coco, "--output", out,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "no-such-model: model directory not found" in result.stderr
+    assert not out.parent.exists()

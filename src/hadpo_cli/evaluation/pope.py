@@ -5,8 +5,8 @@ Files, for ``--output DIR/answers.jsonl``:
 * ``DIR/answers.jsonl`` (or ``DIR/answers_<split>.jsonl`` per split with ``--set all``):
   one line per question, ``question_id, image, question, answer, label``, in question_id order.
 * ``DIR/answers.metrics.json``: the metrics of every split, how the run went, the settings.
-* ``DIR/answers.settings.json``: the resolved settings, written before generating, so a
-  resumed run can refuse to mix answers made with other generation settings.
+* ``DIR/answers.settings.json``: the resolved settings, written before the first answer, so
+  a resumed run can refuse to mix answers made with other generation settings.
 """
 
 from __future__ import annotations
@@ -222,9 +222,14 @@ def run(
 
         dist = current_dist()
     options = GenerationOptions(settings.num_beams, settings.max_new_tokens, settings.batch_size)
-    if dist.is_main:
-        atomic_write_json(settings_path, settings.public_dict())
-    loader = load_generator or LazyModel(settings, dist, options)
+
+    def write_settings() -> None:
+        if dist.is_main:
+            atomic_write_json(settings_path, settings.public_dict())
+
+    # Settings go to disk once the model has loaded, before its first answer: a bad --model
+    # leaves nothing behind, and a crash later leaves answers whose settings are known.
+    loader = _then(load_generator or LazyModel(settings, dist, options), write_settings)
 
     results: dict[str, GenerationResult] = {}
     for plan in plans:
@@ -255,9 +260,19 @@ def run(
         "run": _run_figures(results, dist),
         "settings": settings.public_dict(),
     }
+    write_settings()  # also when nothing was left to generate (a rerun with another --parser)
     if dist.is_main:
         atomic_write_json(metrics_path, summary)
     return PopeRun(summary=summary, splits=results, metrics_path=metrics_path, is_main=dist.is_main)
+
+
+def _then(load: Callable[[], BatchGenerator], after: Callable[[], None]) -> Callable[[], BatchGenerator]:
+    def wrapped() -> BatchGenerator:
+        generator = load()
+        after()
+        return generator
+
+    return wrapped
 
 
 def _run_figures(results: dict[str, GenerationResult], dist: Dist) -> dict[str, Any]:
