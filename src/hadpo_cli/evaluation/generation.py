@@ -311,17 +311,16 @@ class VLMGenerator:
         self.device, self.dtype = first.device, first.dtype
         tokenizer = loaded.family.tokenizer
         config_pad = getattr(loaded.model.generation_config, "pad_token_id", None)
-        # Without a pad id, generate() pads finished rows with EOS and warns; say it once here.
-        self.pad_token_id = (
-            config_pad if config_pad is not None else tokenizer.pad_token_id or tokenizer.eos_token_id
-        )
+        # Without a pad id, generate() pads finished rows with EOS and warns on every batch.
+        pad = config_pad if config_pad is not None else tokenizer.pad_token_id
+        self.pad_token_id = pad if pad is not None else tokenizer.eos_token_id
 
     def __call__(self, images: list[Any], prompts: list[str]) -> list[str]:
         import torch
 
         inputs = self.loaded.family.generation_inputs(images, prompts)
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        inputs["pixel_values"] = inputs["pixel_values"].to(self.dtype)
+        pixels = inputs.pop("pixel_values").to(self.device, self.dtype)
+        inputs = {k: v.to(self.device) for k, v in inputs.items()} | {"pixel_values": pixels}
         with torch.inference_mode():
             out = self.loaded.model.generate(
                 **inputs,
