@@ -25,6 +25,8 @@ def command(
     ctx: typer.Context,
     model: Annotated[str | None, _opt("model", "--model")] = None,
     adapter: Annotated[Path | None, _opt("adapter", "--adapter")] = None,
+    llm_model: Annotated[Path | None, _opt("llm_model", "--llm-model")] = None,
+    dtype: Annotated[str, _opt("dtype", "--dtype")] = field_default(S, "dtype"),
     responses: Annotated[Path | None, _opt("responses", "--responses")] = None,
     vg_path: Annotated[Path | None, _opt("vg_path", "--vg-path")] = None,
     shr_path: Annotated[Path | None, _opt("shr_path", "--shr-path")] = None,
@@ -34,8 +36,6 @@ def command(
         S, "max_new_tokens"
     ),
     batch_size: Annotated[int, _opt("batch_size", "--batch-size")] = field_default(S, "batch_size"),
-    do_sample: Annotated[bool, _opt("do_sample", "--do-sample")] = field_default(S, "do_sample"),
-    seed: Annotated[int, _opt("seed", "--seed")] = field_default(S, "seed"),
     no_judge: Annotated[bool, _opt("no_judge", "--no-judge")] = field_default(S, "no_judge"),
     judge_model: Annotated[str, _opt("judge_model", "--judge-model")] = field_default(S, "judge_model"),
     api_key: Annotated[
@@ -79,6 +79,8 @@ def command(
 
     with _progress_bar(enabled=not settings.no_judge) as on_progress:
         result = shr.run(settings, on_progress=on_progress)
+    if result.helper_process:
+        return  # another process of a multi-process describe: the main one reports
     _print_table(result.metrics)
     _print_summary(result, settings)
     if json_output:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -419,6 +420,7 @@ class ShrResult:
     requests: int = 0
     cached_replies: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
+    helper_process: bool = False  # a non-main process of a multi-process describe
 
 
 def judge_config(s: EvalShrSettings) -> JudgeConfig:
@@ -462,6 +464,11 @@ async def _judge_with(
     return runs, int(getattr(judge, "requests", 0))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of ``torchrun`` / ``accelerate launch`` (both set RANK), or a lone process."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def run(
     s: EvalShrSettings,
     *,
@@ -472,6 +479,9 @@ def run(
     inputs = load_inputs(s)
     responses = get_responses(s, inputs)
     out = Path(s.output_dir)
+    if s.model is not None and not is_main_process():
+        # Under torchrun / accelerate launch every process helps describe; only one judges.
+        return ShrResult(metrics={}, output_dir=out, helper_process=True)
     items = build_items(inputs, responses, with_prompts=not s.no_judge)
     result = ShrResult(metrics={}, output_dir=out)
     runs = None

@@ -4,22 +4,72 @@ Interface the SHR pipeline relies on: ``describe_images(settings, images, out_pa
 ``out_path`` (``OUT/responses.json``, ``{"<image_id>": "<text>"}``) and returns that dict.
 ``images`` are the SHR images in list order, already checked to exist on disk; the judge's
 inputs are read and checked before this is called, so a bad input fails before a model loads.
-``out_path``'s directory may not exist yet. The pipeline then checks that every image got a
-response, splits sentences and judges, exactly as with ``--responses``.
+
+Generation goes through the shared engine (:mod:`hadpo_cli.evaluation.generation`): batched,
+split across processes under ``torchrun`` / ``accelerate launch``, and resumable. Descriptions
+are appended to ``OUT/responses.jsonl`` as they come; ``responses.json`` is written from it
+once every image is described (a rerun describes only what is missing).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from hadpo_cli.data.visual_genome import VGImage
-from hadpo_cli.errors import UserError
+from hadpo_cli.io import atomic_write_json
 from hadpo_cli.settings.eval_shr import EvalShrSettings
 
 DESCRIBE_PROMPT = "Describe this image in detail."
+PROGRESS_FILE = "responses.jsonl"
 
 
 def describe_images(settings: EvalShrSettings, images: Sequence[VGImage], out_path: Path) -> dict[str, str]:
-    """Not built yet: generation with a model lands with the batched/sharded generation code."""
-    raise UserError("describing images with --model is not built yet; pass --responses")
+    from hadpo_cli.evaluation.generation import (
+        GenerationOptions,
+        GenerationRequest,
+        VLMGenerator,
+        current_dist,
+        default_record,
+        generate_all,
+    )
+    from hadpo_cli.models.loading import load_vlm_for_eval
+
+    assert settings.model is not None
+    dist = current_dist()
+    options = GenerationOptions(
+        num_beams=settings.num_beams, max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size
+    )
+    requests = [GenerationRequest(key=im.image_id, image=im.path, prompt=DESCRIBE_PROMPT) for im in images]
+
+    def load() -> VLMGenerator:
+        loaded = load_vlm_for_eval(
+            settings.model,  # type: ignore[arg-type]
+            adapter=settings.adapter,
+            llm_model=settings.llm_model,
+            dtype=settings.dtype,
+            device=dist.device,
+        )
+        return VLMGenerator(loaded, options)
+
+    progress_file = out_path.with_name(PROGRESS_FILE)
+    generate_all(
+        requests,
+        progress_file,
+        load_generator=load,
+        options=options,
+        key_field="image_id",
+        make_record=default_record("image_id", "response"),
+        dist=dist,
+        description="describing",
+    )
+    responses: dict[str, str] = {}
+    with progress_file.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                record = json.loads(line)
+                responses[str(record["image_id"])] = record["response"]
+    if dist.is_main:
+        atomic_write_json(out_path, responses)
+    return responses

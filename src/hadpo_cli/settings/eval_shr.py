@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -15,6 +16,14 @@ class EvalShrSettings(Settings):
     # what to judge
     model: str | None = Field(None, description="Model dir or hub id that describes the images.")
     adapter: Path | None = Field(None, description="LoRA adapter dir to apply to --model.")
+    llm_model: Path | None = Field(
+        None,
+        description="Replace --model's language model with this one (what `hadpo merge --llm-only` writes).",
+    )
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto",
+        description="Weights dtype when describing: auto = bf16 on a GPU that supports it, fp32 on CPU.",
+    )
     responses: Path | None = Field(
         None, description='Judge this responses file {"<image_id>": "<text>"} instead of running a model.'
     )
@@ -32,8 +41,6 @@ class EvalShrSettings(Settings):
     num_beams: int = Field(5, ge=1, description="Beams when describing (5 as published).")
     max_new_tokens: int = Field(512, ge=1, description="Longest description, in new tokens.")
     batch_size: int = Field(8, ge=1, description="Images per generation batch (per process).")
-    do_sample: bool = Field(False, description="Sample instead of deterministic beam search.")
-    seed: int = Field(0, description="Seed for sampling.")
 
     # the judge
     no_judge: bool = Field(False, description="Skip the judge: compute only the n-gram repetition metrics.")
@@ -72,8 +79,8 @@ class EvalShrSettings(Settings):
     def _check_sources(self) -> EvalShrSettings:
         if (self.model is None) == (self.responses is None):
             raise ValueError("pass exactly one of --model (describe the images) or --responses FILE")
-        if self.adapter is not None and self.model is None:
-            raise ValueError("--adapter needs --model")
+        if (self.adapter is not None or self.llm_model is not None) and self.model is None:
+            raise ValueError("--adapter and --llm-model need --model")
         if self.vg_path is None and self.model is not None:
             raise ValueError("--vg-path is required with --model (the images are there)")
         if self.vg_path is None and not self.no_judge:
