@@ -234,3 +234,13 @@ def test_a_bad_model_leaves_nothing_behind(demo_data, labels_file, tmp_path):
     assert result.exit_code == 2, result.output
     assert "no-such-model: model directory not found" in result.stderr
     assert not out.parent.exists()
+
+
+def test_demo_stage_runs_all_splits(tiny_model_dir, demo_data, tmp_path):
+    from hadpo_cli.demo import DemoContext
+    from hadpo_cli.evaluation.pope import demo_stage
+
+    ctx = DemoContext(workdir=tmp_path, model_dir=tiny_model_dir, data=demo_data)
+    figures = demo_stage(ctx)
+    assert set(figures) == {"questions", "random_accuracy", "popular_accuracy", "adversarial_accuracy"}
+    assert ctx.outputs["pope_metrics"].is_file()

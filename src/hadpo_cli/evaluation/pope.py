@@ -288,3 +288,26 @@ def _run_figures(results: dict[str, GenerationResult], dist: Dist) -> dict[str, 
         "load_seconds": round(sum(r.load_seconds for r in results.values()), 3),
         "generate_seconds": round(seconds, 3),
     }
+
+
+def demo_stage(ctx: Any) -> dict[str, Any]:
+    """`hadpo demo`'s POPE stage (``"hadpo_cli.evaluation.pope:demo_stage"``): all three splits on
+    the tiny model, with the trained adapter when the train stage left one; greedy, to stay quick."""
+    output = ctx.stage_dir("eval_pope") / "answers.jsonl"
+    values: dict[str, Any] = {
+        "model": str(ctx.model_dir),
+        "set": "all",
+        "pope_path": ctx.data.pope,
+        "coco_path": ctx.data.coco,
+        "output": output,
+        "num_beams": 1,
+        "batch_size": 32,
+    }
+    if "adapter" in ctx.outputs:
+        values["adapter"] = ctx.outputs["adapter"]
+    result = run(EvalPopeSettings.build(values), show_progress=False)
+    ctx.outputs["pope_metrics"] = result.metrics_path
+    figures: dict[str, Any] = {"questions": result.summary["run"]["questions"]}
+    for split, metrics in result.summary["splits"].items():
+        figures[f"{split}_accuracy"] = round(100 * metrics["accuracy"], 2)
+    return figures
