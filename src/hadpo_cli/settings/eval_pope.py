@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from hadpo_cli.models.loading import DEFAULT_MODEL
-from hadpo_cli.settings.base import Settings
+from hadpo_cli.settings.model_source import EvalModelSettings
 
 POPE_SPLITS = ("random", "popular", "adversarial")
 SPLIT_ALIASES = {"adv": "adversarial"}
@@ -24,21 +24,12 @@ GENERATION_FIELDS = ("model", "adapter", "llm_model", "dtype", "num_beams", "max
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message='Field name "json"', category=UserWarning)
 
-    class EvalPopeSettings(Settings):
+    class EvalPopeSettings(EvalModelSettings):
         """Answer POPE questions with a model, then score the answers as `hadpo score` does."""
 
         # -- the model ----------------------------------------------------------------------
         model: str = Field(DEFAULT_MODEL, description="Hub id or local directory of the InstructBLIP model.")
-        adapter: Path | None = Field(
-            None, description="LoRA adapter dir (from `hadpo train`) applied to --model."
-        )
-        llm_model: Path | None = Field(
-            None,
-            description="Dir of a language model (e.g. from `hadpo merge --llm-only`) that replaces --model's.",
-        )
-        dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-            "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
-        )
+        # --adapter, --llm-model, --dtype: EvalModelSettings
         # -- the questions ------------------------------------------------------------------
         set: SetName | None = Field(
             None,

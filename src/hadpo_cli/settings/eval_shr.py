@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from hadpo_cli.settings.base import Settings
+from hadpo_cli.settings.model_source import EvalModelSettings
 
 
-class EvalShrSettings(Settings):
+class EvalShrSettings(EvalModelSettings):
     """Describe SHR images (or take a responses file) and judge every sentence with an LLM."""
 
     # what to judge
     model: str | None = Field(None, description="Model dir or hub id that describes the images.")
-    adapter: Path | None = Field(None, description="LoRA adapter dir to apply to --model.")
-    llm_model: Path | None = Field(
-        None,
-        description="Replace --model's language model with this one (what `hadpo merge --llm-only` writes).",
-    )
-    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
-        "auto",
-        description="Weights dtype when describing: auto = bf16 on a GPU that supports it, fp32 on CPU.",
-    )
+    # --adapter, --llm-model, --dtype: EvalModelSettings
     responses: Path | None = Field(
         None, description='Judge this responses file {"<image_id>": "<text>"} instead of running a model.'
     )

@@ -1,0 +1,23 @@
+"""Fields every evaluation shares for choosing the model it runs (see ``load_vlm_for_eval``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from hadpo_cli.settings.base import Settings
+
+
+class EvalModelSettings(Settings):
+    adapter: Path | None = Field(
+        None, description="LoRA adapter dir (from `hadpo train`, or a bare-LLM adapter) applied to --model."
+    )
+    llm_model: Path | None = Field(
+        None,
+        description="Dir of a language model (e.g. from `hadpo merge --llm-only`) that replaces --model's.",
+    )
+    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
+    )
