@@ -1,7 +1,9 @@
 """How much --concurrency speeds up the SHR judge: a local judge that takes 100 ms a call.
 
-Starts an OpenAI-compatible chat-completions server on 127.0.0.1 whose every reply takes
-``--delay`` seconds, writes a synthetic SHR/VG dataset of ``--images`` images, and runs the
+Starts the package's local OpenAI-compatible judge (``hadpo_cli.evaluation.local_judge``) on
+127.0.0.1 in its own process, as a real judge would be (in this process its threads would
+compete with the client for the GIL and the timings would measure that), every reply taking
+``--delay`` seconds; writes a synthetic SHR/VG dataset of ``--images`` images, and runs the
 whole judging stage (real ``openai`` client, cache writes, outputs) with ``--concurrency 16``
 and with ``--concurrency 1``, each into a fresh output dir. Prints one JSON document:
 
@@ -12,74 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
-import re
 import tempfile
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from hadpo_cli.evaluation import shr
+from hadpo_cli.evaluation.local_judge import judge_in_subprocess
 from hadpo_cli.settings.eval_shr import EvalShrSettings
-
-SENTENCE_RE = re.compile(r"^(\d+)\. ", re.MULTILINE)
-
-
-def make_server(delay: float) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"  # keep-alive, as API servers do: no new connection per call
-        disable_nagle_algorithm = True  # else headers and body as two writes wait on a delayed ACK (~40 ms)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-            time.sleep(delay)  # the judge "thinking"
-            numbers = SENTENCE_RE.findall(body["messages"][0]["content"])
-            content = "Judgement:\n" + "".join(f"{n}. correct: matches a region\n" for n in numbers)
-            data = json.dumps(
-                {
-                    "id": "bench",
-                    "object": "chat.completion",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": content},
-                            "finish_reason": "stop",
-                        }
-                    ],
-                }
-            ).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-        request_queue_size = 128  # the default backlog of 5 resets connections when 16 arrive at once
-
-    return Server(("127.0.0.1", 0), Handler)
-
-
-def _serve(delay: float, ports: multiprocessing.Queue) -> None:
-    server = make_server(delay)
-    ports.put(server.server_address[1])
-    server.serve_forever(poll_interval=0.05)
-
-
-def start_server_process(delay: float) -> tuple[multiprocessing.Process, int]:
-    """The judge runs in its own process, as a real one would: in this process its threads
-    would compete with the client for the GIL and the timings would measure that instead."""
-    ports: multiprocessing.Queue = multiprocessing.Queue()
-    proc = multiprocessing.Process(target=_serve, args=(delay, ports), daemon=True)
-    proc.start()
-    return proc, ports.get(timeout=30)
 
 
 def write_dataset(root: Path, n_images: int) -> dict[str, Path]:
@@ -140,20 +81,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
 
-    proc, port = start_server_process(args.delay)
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            root = Path(tmp)
-            paths = write_dataset(root, args.images)
-            # Warm-up outside the timings: importing openai costs ~1 s once per process.
-            (root / "warm").mkdir()
-            timed_run(write_dataset(root / "warm", 2), root / "out_warm", url, 2)
-            fast, fast_requests = timed_run(paths, root / "out_fast", url, args.concurrency)
-            slow, slow_requests = timed_run(paths, root / "out_slow", url, 1)
-    finally:
-        proc.terminate()
-        proc.join(timeout=10)
+    with judge_in_subprocess(delay=args.delay) as url, tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        paths = write_dataset(root, args.images)
+        # Warm-up outside the timings: importing openai costs ~1 s once per process.
+        (root / "warm").mkdir()
+        timed_run(write_dataset(root / "warm", 2), root / "out_warm", url, 2)
+        fast, fast_requests = timed_run(paths, root / "out_fast", url, args.concurrency)
+        slow, slow_requests = timed_run(paths, root / "out_slow", url, 1)
     print(
         json.dumps(
             {

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_shr_judge import API_KEY, RESPONSES, ChatServer, make_dataset
+from test_shr_judge import API_KEY, RESPONSES, keyword_judge, make_dataset
 from typer.testing import CliRunner
 
 from hadpo_cli.__main__ import app
@@ -60,8 +60,8 @@ def test_no_judge_needs_no_key_nor_vg_and_prints_repetition_json(tmp_path):
 
 def test_judged_run_with_key_from_the_environment(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer() as server:
-        env = {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": server.url}
+    with keyword_judge() as server:
+        env = {"OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": server.base_url}
         result = invoke([*base_args(paths), "--json", "--retry-backoff", "0.01"], env=env)
         assert result.exit_code == 0, result.output
         assert server.requests[0]["auth"] == f"Bearer {API_KEY}"
@@ -70,7 +70,7 @@ def test_judged_run_with_key_from_the_environment(tmp_path):
     assert metrics == json.loads((paths["out"] / "metrics.json").read_text())
     assert "3 requests sent" in result.stderr
     public = json.loads((paths["out"] / "settings.json").read_text())
-    assert "api_key" not in public and public["base_url"] == server.url
+    assert "api_key" not in public and public["base_url"] == server.base_url
     for p in paths["out"].rglob("*"):
         if p.is_file():
             assert API_KEY not in p.read_text(), p
@@ -79,9 +79,17 @@ def test_judged_run_with_key_from_the_environment(tmp_path):
 
 def test_key_given_as_a_flag_is_not_written_either(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer() as server:
+    with keyword_judge() as server:
         result = invoke(
-            [*base_args(paths), "--api-key", API_KEY, "--base-url", server.url, "--judge-model", "judge-x"]
+            [
+                *base_args(paths),
+                "--api-key",
+                API_KEY,
+                "--base-url",
+                server.base_url,
+                "--judge-model",
+                "judge-x",
+            ]
         )
         assert result.exit_code == 0, result.output
         assert server.requests[0]["body"]["model"] == "judge-x"
@@ -165,9 +173,9 @@ def test_user_judge_prompt_is_what_the_server_receives(tmp_path):
     paths = make_dataset(tmp_path)
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("REGIONS\n{regions}FACTS\n{facts}SENTENCES\n{sentences}")
-    with ChatServer() as server:
+    with keyword_judge() as server:
         result = invoke(
-            [*base_args(paths), "--api-key", API_KEY, "--base-url", server.url, "--judge-prompt", prompt]
+            [*base_args(paths), "--api-key", API_KEY, "--base-url", server.base_url, "--judge-prompt", prompt]
         )
         assert result.exit_code == 0, result.output
         sent = {r["body"]["messages"][0]["content"] for r in server.requests}

@@ -1,19 +1,17 @@
 """The SHR judge end to end: the real ``openai`` client against a chat-completions server on 127.0.0.1.
 
-The server (``ChatServer``) labels each numbered sentence of the prompt by a keyword
-("purple" -> hallucination, "lovely" -> cannot judge, else correct) and injects faults per
-prompt from a plan: ``{"zebra": ["429", "500", "ok"]}`` makes the 1st request whose prompt
-mentions "zebra" get a 429, the 2nd a 500, the 3rd and later a proper reply.
+The server (``keyword_judge``: the package's ``LocalJudgeServer`` with a keyword reply policy)
+labels each numbered sentence of the prompt by a keyword ("purple" -> hallucination,
+"lovely" -> cannot judge, else correct) and injects faults per prompt from a plan:
+``{"zebra": ["429", "500", "ok"]}`` makes the 1st request whose prompt mentions "zebra" get
+a 429, the 2nd a 500, the 3rd and later a proper reply.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import threading
 import time
-from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from hadpo_cli.data.visual_genome import Region
 from hadpo_cli.errors import UserError
 from hadpo_cli.evaluation import shr
 from hadpo_cli.evaluation.judge import backoff_delay, retry_after_seconds
+from hadpo_cli.evaluation.local_judge import Fault, FaultSpec, LocalJudgeServer
 from hadpo_cli.evaluation.shr import MalformedJudgement, parse_judgement
 from hadpo_cli.evaluation.shr_prompt import build_prompt, format_regions, load_template
 from hadpo_cli.settings.eval_shr import EvalShrSettings
@@ -44,118 +43,15 @@ def good_reply(prompt: str) -> str:
     return "Judgement:\n" + "".join(f"{n}. {label_for(s)}: because\n" for n, s in sentences)
 
 
-class ChatServer:
-    """A minimal OpenAI chat-completions endpoint with per-prompt fault plans."""
+def flip_to_hallucination(reply: str) -> str:
+    return re.sub(r"(correct|cannot judge):", "hallucination:", reply)
 
-    def __init__(
-        self, plan: dict[str, list[str]] | None = None, *, delay: float = 0.0, retry_after: str = "0.2"
-    ):
-        self.plan = plan or {}
-        self.delay = delay
-        self.retry_after = retry_after
-        self.requests: list[dict[str, Any]] = []
-        self.times: dict[str, list[float]] = defaultdict(list)
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self._seen: dict[str, int] = defaultdict(int)
-        self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
 
-    @property
-    def url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-
-    def count(self, marker: str) -> int:
-        return sum(1 for r in self.requests if marker in r["body"]["messages"][0]["content"])
-
-    def __enter__(self) -> ChatServer:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                with server._lock:
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    server.handle(self, body)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client timed out and hung up
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._httpd is not None
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def action_for(self, prompt: str) -> tuple[str, str | None]:
-        for marker, actions in self.plan.items():
-            if marker in prompt:
-                with self._lock:
-                    nth = self._seen[marker]
-                    self._seen[marker] += 1
-                return (actions[nth] if nth < len(actions) else "ok"), marker
-        return "ok", None
-
-    def handle(self, h: BaseHTTPRequestHandler, body: dict[str, Any]) -> None:
-        prompt = body["messages"][0]["content"]
-        with self._lock:
-            self.requests.append({"path": h.path, "auth": h.headers.get("authorization"), "body": body})
-        action, marker = self.action_for(prompt)
-        if marker:
-            self.times[marker].append(time.monotonic())
-        if self.delay:
-            time.sleep(self.delay)
-        if action == "429":
-            return self.send(
-                h, 429, {"error": {"message": "rate limited"}}, {"retry-after": self.retry_after}
-            )
-        if action in ("500", "503", "401", "400"):
-            return self.send(h, int(action), {"error": {"message": f"injected {action}"}})
-        if action == "slow":
-            time.sleep(1.5)
-        if action == "always":  # every request for this marker fails
-            return self.send(h, 500, {"error": {"message": "down"}})
-        content = good_reply(prompt)
-        if action == "malformed":
-            content = "Judgement:\n1. correct: only the first one"
-        elif action == "flip":
-            content = re.sub(r"(correct|cannot judge):", "hallucination:", content)
-        reply = {
-            "id": "chatcmpl-test",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-            ],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }
-        self.send(h, 200, reply)
-
-    @staticmethod
-    def send(h: BaseHTTPRequestHandler, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(obj).encode()
-        h.send_response(status)
-        h.send_header("content-type", "application/json")
-        h.send_header("content-length", str(len(data)))
-        for k, v in (headers or {}).items():
-            h.send_header(k, v)
-        h.end_headers()
-        h.wfile.write(data)
+def keyword_judge(
+    faults: dict[str, list[FaultSpec]] | None = None, *, delay: float = 0.0, retry_after: str = "0.2"
+) -> LocalJudgeServer:
+    """The package's local chat-completions server, answering with this file's keyword labels."""
+    return LocalJudgeServer(reply=good_reply, faults=faults, delay=delay, retry_after=retry_after)
 
 
 # ---------------------------------------------------------------- a tiny VG + SHR dataset
@@ -195,14 +91,14 @@ def make_dataset(root: Path, responses: dict[str, str] = RESPONSES) -> dict[str,
     return {"vg": vg, "shr": shr_dir, "responses": responses_file, "out": root / "out"}
 
 
-def settings(paths: dict[str, Path], server: ChatServer | None, **kw: Any) -> EvalShrSettings:
+def settings(paths: dict[str, Path], server: LocalJudgeServer | None, **kw: Any) -> EvalShrSettings:
     values: dict[str, Any] = {
         "responses": paths["responses"],
         "vg_path": paths["vg"],
         "shr_path": paths["shr"],
         "output_dir": paths["out"],
         "api_key": API_KEY,
-        "base_url": server.url if server else None,
+        "base_url": server.base_url if server else None,
         "retry_backoff": 0.01,
         "request_timeout": 5.0,
         "concurrency": 4,
@@ -274,7 +170,7 @@ def test_retry_after_parsing_and_bounded_backoff():
 
 def test_judged_run_metrics_payload_and_no_key_on_disk(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer() as server:
+    with keyword_judge() as server:
         result = shr.run(settings(paths, server))
     assert len(server.requests) == 3
     req = server.requests[0]
@@ -312,7 +208,7 @@ def test_judged_run_metrics_payload_and_no_key_on_disk(tmp_path):
 
 def test_rerun_makes_zero_requests_and_gives_the_same_metrics(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer() as server:
+    with keyword_judge() as server:
         first = shr.run(settings(paths, server))
         n = len(server.requests)
         second = shr.run(settings(paths, server, concurrency=1))  # concurrency does not change the key
@@ -322,7 +218,7 @@ def test_rerun_makes_zero_requests_and_gives_the_same_metrics(tmp_path):
 
 def test_a_torn_cache_line_from_kill_9_is_cut_and_only_that_judgement_is_asked_again(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer() as server:
+    with keyword_judge() as server:
         shr.run(settings(paths, server))
         cache = paths["out"] / shr.CACHE_FILE
         lines = cache.read_text().splitlines(keepends=True)
@@ -336,7 +232,7 @@ def test_a_torn_cache_line_from_kill_9_is_cut_and_only_that_judgement_is_asked_a
 
 def test_429_waits_for_retry_after_then_succeeds(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer({"zebra": ["429", "ok"]}, retry_after="0.3") as server:
+    with keyword_judge({"zebra": ["429", "ok"]}, retry_after="0.3") as server:
         result = shr.run(settings(paths, server, retry_backoff=5.0))  # Retry-After wins over backoff
     t = server.times["zebra"]
     assert len(t) == 2 and t[1] - t[0] >= 0.28
@@ -345,7 +241,7 @@ def test_429_waits_for_retry_after_then_succeeds(tmp_path):
 
 def test_500s_retry_up_to_the_bound_then_the_image_is_unjudged_and_the_run_finishes(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer({"zebra": ["always"] * 100}) as server:
+    with keyword_judge({"zebra": ["500"] * 100}) as server:
         result = shr.run(settings(paths, server, max_retries=2))
         assert server.count("zebra") == 3  # 1 try + 2 retries, never forever
         m = result.metrics
@@ -363,14 +259,14 @@ def test_500s_retry_up_to_the_bound_then_the_image_is_unjudged_and_the_run_finis
 
 def test_transient_500_and_503_are_retried(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer({"zebra": ["500", "503", "ok"]}) as server:
+    with keyword_judge({"zebra": ["500", "503", "ok"]}) as server:
         result = shr.run(settings(paths, server, max_retries=2))
     assert server.count("zebra") == 3 and result.status_counts == {"judged": 3}
 
 
 def test_a_slow_reply_times_out_and_is_retried(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer({"zebra": ["slow", "ok"]}) as server:
+    with keyword_judge({"zebra": ["slow", "ok"]}) as server:
         start = time.monotonic()
         result = shr.run(settings(paths, server, request_timeout=0.3))
         assert time.monotonic() - start < 1.4  # did not wait for the slow reply
@@ -379,7 +275,7 @@ def test_a_slow_reply_times_out_and_is_retried(tmp_path):
 
 def test_a_malformed_reply_is_asked_again_with_a_note(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer({"zebra": ["malformed", "ok"]}) as server:
+    with keyword_judge({"zebra": ["malformed", "ok"]}) as server:
         result = shr.run(settings(paths, server))
         second = [r for r in server.requests if "zebra" in r["body"]["messages"][0]["content"]][1]
     assert "could not be used: it labels 1 of 2 sentences" in second["body"]["messages"][0]["content"]
@@ -390,7 +286,7 @@ def test_a_malformed_reply_is_asked_again_with_a_note(tmp_path):
 
 def test_malformed_replies_stop_at_the_bound_and_are_recorded(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer({"zebra": ["malformed"] * 10}) as server:
+    with keyword_judge({"zebra": ["malformed"] * 10}) as server:
         result = shr.run(settings(paths, server, max_reasks=1))
         assert server.count("zebra") == 2
         # Every reply is cached, so a rerun with the same bound asks nothing ...
@@ -411,8 +307,8 @@ def test_malformed_replies_stop_at_the_bound_and_are_recorded(tmp_path):
 
 def test_connection_errors_are_bounded_and_recorded(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer() as server:
-        url = server.url  # the port is closed once the server stops
+    with keyword_judge() as server:
+        url = server.base_url  # the port is closed once the server stops
     s = settings(paths, None, base_url=url, max_retries=1)
     result = shr.run(s)
     assert result.status_counts == {"failed": 3}
@@ -423,7 +319,7 @@ def test_connection_errors_are_bounded_and_recorded(tmp_path):
 
 def test_a_rejected_key_stops_the_run_with_one_error_and_no_final_files(tmp_path):
     paths = make_dataset(tmp_path)
-    with ChatServer({"": ["401"] * 10}) as server, pytest.raises(UserError, match="HTTP 401") as info:
+    with keyword_judge({"": ["401"] * 10}) as server, pytest.raises(UserError, match="HTTP 401") as info:
         shr.run(settings(paths, server))
     assert API_KEY not in str(info.value)
     assert not (paths["out"] / "metrics.json").exists() and not (paths["out"] / "judgement.json").exists()
@@ -432,7 +328,7 @@ def test_a_rejected_key_stops_the_run_with_one_error_and_no_final_files(tmp_path
 def test_requests_in_flight_never_exceed_concurrency(tmp_path):
     responses = {str(i): f"Thing {i} is here. It is red." for i in range(1, 13)}
     paths = make_dataset(tmp_path, responses)
-    with ChatServer(delay=0.05) as server:
+    with keyword_judge(delay=0.05) as server:
         shr.run(settings(paths, server, concurrency=3))
     assert server.max_in_flight == 3 and len(server.requests) == 12
 
@@ -440,7 +336,7 @@ def test_requests_in_flight_never_exceed_concurrency(tmp_path):
 def test_several_judge_runs_are_independent_requests_and_averaged(tmp_path):
     paths = make_dataset(tmp_path)
     # The second request for image 3's prompt labels both its sentences hallucination.
-    with ChatServer({"bird": ["ok", "flip"]}) as server:
+    with keyword_judge({"bird": ["ok", Fault(rewrite=flip_to_hallucination)]}) as server:
         result = shr.run(settings(paths, server, judge_runs=2))
         assert len(server.requests) == 6
     m = result.metrics
@@ -454,7 +350,7 @@ def test_several_judge_runs_are_independent_requests_and_averaged(tmp_path):
 
 def test_a_response_with_no_sentences_needs_no_request(tmp_path):
     paths = make_dataset(tmp_path, {"1": "A purple dog.", "2": " . "})
-    with ChatServer() as server:
+    with keyword_judge() as server:
         result = shr.run(settings(paths, server))
         assert len(server.requests) == 1
     assert result.status_counts == {"judged": 1, "no sentences": 1}
