@@ -242,5 +242,8 @@ def test_demo_stage_runs_all_splits(tiny_model_dir, demo_data, tmp_path):
 
     ctx = DemoContext(workdir=tmp_path, model_dir=tiny_model_dir, data=demo_data)
     figures = demo_stage(ctx)
-    assert set(figures) == {"questions", "random_accuracy", "popular_accuracy", "adversarial_accuracy"}
+    assert set(figures) == {
+        "questions", "random_accuracy", "popular_accuracy",
+        "adversarial_accuracy", "adversarial_f1", "adversarial_yes_ratio",
+    }  # fmt: skip
     assert ctx.outputs["pope_metrics"].is_file()
