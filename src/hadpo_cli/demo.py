@@ -113,11 +113,150 @@ def merge_stage(ctx: DemoContext) -> dict[str, Any]:
     return {"max |logit diff|": f"{verification.get('max_abs_diff', float('nan')):.2e}"}
 
 
+# The POPE split whose answers the score stage re-scores: the one the paper leads with.
+SCORE_SPLIT = "adversarial"
+# Short greedy descriptions keep the SHR stage to seconds; a few sentences are enough to judge.
+SHR_MAX_NEW_TOKENS = 32
+
+
+def score_stage(ctx: DemoContext) -> dict[str, Any]:
+    """`hadpo score` on one answers file that eval pope wrote, against its label file: the
+    numbers must come out the same from the files alone, or the two commands disagree."""
+    from hadpo_cli.io import read_json
+    from hadpo_cli.metrics.pope import COUNT_KEYS, RATE_KEYS
+    from hadpo_cli.metrics.score_run import run as run_score
+    from hadpo_cli.settings.score import ScoreSettings
+
+    evaluated = read_json(ctx.outputs["pope_metrics"])["splits"][SCORE_SPLIT]
+    output = ctx.stage_dir("score") / f"{SCORE_SPLIT}.metrics.json"
+    settings = ScoreSettings.build(
+        {
+            "answers": Path(evaluated["answers"]),
+            "labels": Path(evaluated["labels"]),
+            "parser": evaluated["parser"],
+            "output": output,
+        }
+    )
+    scored = run_score(settings)
+    differ = [key for key in (*RATE_KEYS, *COUNT_KEYS) if scored[key] != evaluated[key]]
+    if differ:
+        shown = ", ".join(f"{k} {scored[k]} vs {evaluated[k]}" for k in differ)
+        raise RuntimeError(f"`hadpo score` disagrees with `hadpo eval pope` on {SCORE_SPLIT}: {shown}")
+    return {
+        "split": SCORE_SPLIT,
+        "questions": scored["n"],
+        "f1": round(100 * scored["f1"], 2),
+        "same as eval pope": "yes",
+    }
+
+
+def eval_shr_stage(ctx: DemoContext) -> dict[str, Any]:
+    """`hadpo eval shr`: the model describes the SHR images, and a local rule judge started here
+    (no network, no key) labels every sentence through the real `openai` client.
+
+    The tiny model is random and trained for seconds, so its descriptions are mostly noise and
+    may hold no sentence at all, which would leave the judge idle. So the same judge also runs
+    on reference descriptions with one planted hallucination per image (``--responses``), and
+    the stage fails unless exactly the planted sentences come back labelled hallucination.
+    """
+    from hadpo_cli.evaluation import shr
+    from hadpo_cli.evaluation.local_judge import RULE_JUDGE_MODEL, LocalJudgeServer
+    from hadpo_cli.settings.eval_shr import EvalShrSettings
+
+    output_dir = ctx.stage_dir("eval_shr")
+    reference_dir = ctx.stage_dir("eval_shr_reference")
+    common: dict[str, Any] = {
+        "vg_path": ctx.data.vg,
+        "shr_path": ctx.data.shr,
+        "judge_model": RULE_JUDGE_MODEL,
+        "retry_backoff": 0.1,
+    }
+    model: dict[str, Any] = {
+        "model": str(ctx.outputs.get("merged", ctx.model_dir)),
+        "num_beams": 1,
+        "max_new_tokens": SHR_MAX_NEW_TOKENS,
+    }
+    if "merged" not in ctx.outputs and "adapter" in ctx.outputs:
+        model["adapter"] = ctx.outputs["adapter"]
+    planted = _write_reference_responses(ctx, reference_dir / "reference_responses.json")
+    with LocalJudgeServer() as judge:
+        common["base_url"] = judge.base_url
+        described = shr.run(EvalShrSettings.build({**common, **model, "output_dir": output_dir}))
+        reference = shr.run(
+            EvalShrSettings.build(
+                {
+                    **common,
+                    "responses": reference_dir / "reference_responses.json",
+                    "output_dir": reference_dir,
+                }
+            )
+        )
+    for result in (described, reference):
+        # The local judge never fails on purpose, so an image it did not judge is a bug to show.
+        unjudged = {k: v for k, v in result.status_counts.items() if k not in (shr.JUDGED, shr.NO_SENTENCES)}
+        if unjudged:
+            raise RuntimeError(
+                f"the local judge left images unjudged: {unjudged} (see {result.output_dir / shr.JUDGEMENT_FILE})"
+            )
+    found = _hallucinated_sentences(reference_dir / shr.JUDGEMENT_FILE)
+    if found != planted:
+        raise RuntimeError(
+            f"the local judge found {found} as hallucinations in the reference descriptions, "
+            f"not the planted {planted} (see {reference_dir / shr.JUDGEMENT_FILE})"
+        )
+    ctx.outputs["shr_metrics"] = output_dir / shr.METRICS_FILE
+    metrics = described.metrics
+    ratio = metrics.get("hal_sents_ratio")
+    return {
+        "images": metrics["num_images"],
+        "sentences/image": round(metrics["sents_per_image"], 2),
+        "hal_sents_ratio": None if ratio is None else round(ratio, 3),
+        "requests": described.requests,
+        "reference": f"{len(planted)}/{len(planted)} planted hallucinations found, {reference.requests} requests",
+    }
+
+
+def _write_reference_responses(ctx: DemoContext, path: Path) -> dict[str, list[str]]:
+    """Each SHR image's true facts plus one sentence about a shape in a colour it does not have.
+
+    Returns the planted sentence per image id, as the SHR sentence splitter will give it back.
+    """
+    from hadpo_cli.data.shr import load_shr_facts, load_shr_image_ids
+    from hadpo_cli.data.synthetic import COLOURS
+    from hadpo_cli.io import atomic_write_json
+
+    facts = load_shr_facts(ctx.data.shr)
+    responses: dict[str, str] = {}
+    planted: dict[str, list[str]] = {}
+    for image_id in load_shr_image_ids(ctx.data.shr):
+        said = " ".join(facts.get(image_id, [])).lower()
+        colour = next(c for c in COLOURS if c not in said)  # a scene has at most 2 of the 6 colours
+        sentence = f"There is also a {colour} square"
+        responses[str(image_id)] = f"{said.capitalize()} {sentence}."
+        planted[str(image_id)] = [sentence]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, responses)
+    return planted
+
+
+def _hallucinated_sentences(judgement_file: Path) -> dict[str, list[str]]:
+    from hadpo_cli.io import read_json
+
+    images = read_json(judgement_file)["runs"][0]["images"]
+    return {
+        image_id: [s["sentence"] for s in image["sentences"] if s["label"] == "hallucination"]
+        for image_id, image in images.items()
+    }
+
+
 # The demo's stages, in order. Add a command with one line here.
 STAGES: list[Stage] = [
     Stage("check data", check_data_stage),
     Stage("train", train_stage),
     Stage("merge", merge_stage),
+    Stage("eval pope", "hadpo_cli.evaluation.pope:demo_stage"),
+    Stage("score", score_stage),
+    Stage("eval shr", eval_shr_stage),
 ]
 
 

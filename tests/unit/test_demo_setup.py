@@ -132,3 +132,74 @@ def test_cli_failed_stage_exits_1_and_foreign_workdir_exits_2(tmp_path, fake_mod
     result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "other"), "--setup-only"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "not made by `hadpo demo`" in result.stderr
+
+
+def test_every_command_has_a_stage_in_order_and_each_resolves():
+    assert [s.name for s in demo.STAGES] == [
+        "check data",
+        "train",
+        "merge",
+        "eval pope",
+        "score",
+        "eval shr",
+    ]
+    # Resolving imports the stage's module only; the heavy imports stay inside the functions.
+    assert all(callable(stage.resolve()) for stage in demo.STAGES)
+
+
+def _ctx_with_data(tmp_path: Path) -> DemoContext:
+    from hadpo_cli.data.synthetic import write_demo_data
+
+    return DemoContext(
+        workdir=tmp_path, model_dir=tmp_path / "model", data=write_demo_data(tmp_path / "data")
+    )
+
+
+def test_score_stage_rescores_the_eval_answers_and_refuses_a_mismatch(tmp_path):
+    from hadpo_cli.evaluation.pope import score_answers
+
+    ctx = _ctx_with_data(tmp_path)
+    labels = ctx.data.pope_labels["adversarial"]
+    answers = tmp_path / "answers_adversarial.jsonl"
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    # Every third answer wrong, so the metrics are not trivially all-or-nothing.
+    answers.write_text(
+        "".join(
+            json.dumps({"question_id": r["question_id"], "answer": r["label"] if i % 3 else "Yes"}) + "\n"
+            for i, r in enumerate(rows)
+        )
+    )
+    evaluated = {**score_answers(answers, labels, "pope"), "answers": str(answers), "labels": str(labels)}
+    ctx.outputs["pope_metrics"] = tmp_path / "answers.metrics.json"
+    ctx.outputs["pope_metrics"].write_text(json.dumps({"splits": {"adversarial": evaluated}}))
+
+    figures = demo.score_stage(ctx)
+    assert figures == {
+        "split": "adversarial",
+        "questions": len(rows),
+        "f1": round(100 * evaluated["f1"], 2),
+        "same as eval pope": "yes",
+    }
+    written = json.loads((tmp_path / "score" / "adversarial.metrics.json").read_text())
+    assert written["accuracy"] == evaluated["accuracy"]
+
+    ctx.outputs["pope_metrics"].write_text(json.dumps({"splits": {"adversarial": {**evaluated, "tp": -1}}}))
+    with pytest.raises(RuntimeError, match="disagrees with `hadpo eval pope` on adversarial: tp"):
+        demo.score_stage(ctx)
+
+
+def test_reference_descriptions_plant_one_unsupported_shape_per_shr_image(tmp_path):
+    ctx = _ctx_with_data(tmp_path)
+    path = tmp_path / "ref" / "responses.json"
+    planted = demo._write_reference_responses(ctx, path)
+    responses = json.loads(path.read_text())
+    ids = [str(row["image_id"]) for row in json.loads(ctx.data.shr_val_images.read_text())]
+    assert sorted(responses) == sorted(planted) == sorted(ids)
+    phrases = {
+        str(entry["id"]): " ".join(r["phrase"] for r in entry["regions"])
+        for entry in json.loads(ctx.data.vg_region_descriptions.read_text())
+    }
+    for image_id, (sentence,) in planted.items():
+        assert responses[image_id].endswith(f" {sentence}.")
+        colour = sentence.split()[4]  # "There is also a <colour> square"
+        assert colour not in phrases[image_id] and colour not in responses[image_id][: -len(sentence) - 2]
