@@ -229,10 +229,10 @@ def _write_reference_responses(ctx: DemoContext, path: Path) -> dict[str, list[s
     responses: dict[str, str] = {}
     planted: dict[str, list[str]] = {}
     for image_id in load_shr_image_ids(ctx.data.shr):
-        said = " ".join(facts.get(image_id, [])).lower()
-        colour = next(c for c in COLOURS if c not in said)  # a scene has at most 2 of the 6 colours
+        said = " ".join(facts.get(image_id, []))
+        colour = next(c for c in COLOURS if c not in said.lower())  # a scene has at most 2 of the 6 colours
         sentence = f"There is also a {colour} square"
-        responses[str(image_id)] = f"{said.capitalize()} {sentence}."
+        responses[str(image_id)] = f"{said} {sentence}.".lstrip()
         planted[str(image_id)] = [sentence]
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, responses)
