@@ -37,6 +37,9 @@ def command(
     max_new_tokens: Annotated[int, _opt("max_new_tokens", "--max-new-tokens")] = field_default(
         S, "max_new_tokens"
     ),
+    repetition_penalty: Annotated[float, _opt("repetition_penalty", "--repetition-penalty")] = field_default(
+        S, "repetition_penalty"
+    ),
     batch_size: Annotated[int, _opt("batch_size", "--batch-size")] = field_default(S, "batch_size"),
     prompt_suffix: Annotated[str, _opt("prompt_suffix", "--prompt-suffix")] = field_default(
         S, "prompt_suffix"
@@ -57,6 +60,7 @@ def command(
         "output": output,
         "num_beams": num_beams,
         "max_new_tokens": max_new_tokens,
+        "repetition_penalty": repetition_penalty,
         "batch_size": batch_size,
         "prompt_suffix": prompt_suffix,
         "parser": parser,

@@ -35,6 +35,9 @@ def command(
     max_new_tokens: Annotated[int, _opt("max_new_tokens", "--max-new-tokens")] = field_default(
         S, "max_new_tokens"
     ),
+    repetition_penalty: Annotated[float, _opt("repetition_penalty", "--repetition-penalty")] = field_default(
+        S, "repetition_penalty"
+    ),
     batch_size: Annotated[int, _opt("batch_size", "--batch-size")] = field_default(S, "batch_size"),
     no_judge: Annotated[bool, _opt("no_judge", "--no-judge")] = field_default(S, "no_judge"),
     judge_model: Annotated[str, _opt("judge_model", "--judge-model")] = field_default(S, "judge_model"),

@@ -60,6 +60,10 @@ class GenerationOptions:
     num_beams: int = 5
     max_new_tokens: int = 16
     batch_size: int = 8
+    # The published runs used LAVIS' generate defaults: repetition penalty 1.5 on the tokens
+    # generated so far, and at least one new token.
+    repetition_penalty: float = 1.5
+    min_new_tokens: int = 1
 
 
 @dataclass(frozen=True)
@@ -321,18 +325,52 @@ class VLMGenerator:
         inputs = self.loaded.family.generation_inputs(images, prompts)
         pixels = inputs.pop("pixel_values").to(self.device, self.dtype)
         inputs = {k: v.to(self.device) for k, v in inputs.items()} | {"pixel_values": pixels}
+        from transformers import LogitsProcessorList
+
+        processors = LogitsProcessorList()
+        if self.options.repetition_penalty != 1.0:
+            processors.append(
+                NewTokenRepetitionPenalty(self.options.repetition_penalty, inputs["input_ids"].shape[1])
+            )
         with torch.inference_mode():
             out = self.loaded.model.generate(
                 **inputs,
                 do_sample=False,
                 num_beams=self.options.num_beams,
                 max_new_tokens=self.options.max_new_tokens,
+                min_new_tokens=self.options.min_new_tokens,
                 pad_token_id=self.pad_token_id,
+                logits_processor=processors,
             )
         # transformers 5 returns the prompt ids followed by the new ones.
         new_ids = out[:, inputs["input_ids"].shape[1] :]
         texts = self.loaded.family.tokenizer.batch_decode(new_ids, skip_special_tokens=True)
         return [t.strip() for t in texts]
+
+
+class NewTokenRepetitionPenalty:
+    """transformers' repetition penalty, applied to the generated tokens only.
+
+    InstructBLIP's ``generate`` hands the language model the prompt ids (image placeholders
+    and question) as well, so the stock processor would also penalise every prompt token.
+    The published runs (LAVIS, embeddings only) penalised just what had been generated.
+    """
+
+    def __init__(self, penalty: float, prompt_length: int):
+        if penalty <= 0:
+            raise ValueError(f"repetition penalty must be > 0, got {penalty}")
+        self.penalty = penalty
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        new = input_ids[:, self.prompt_length :]
+        if new.shape[1] == 0:
+            return scores
+        picked = torch.gather(scores, 1, new)
+        picked = torch.where(picked < 0, picked * self.penalty, picked / self.penalty)
+        return scores.scatter(1, new, picked)
 
 
 # -- progress ------------------------------------------------------------------------------------

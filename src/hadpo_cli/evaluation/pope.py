@@ -221,7 +221,9 @@ def run(
         from hadpo_cli.evaluation.generation import current_dist
 
         dist = current_dist()
-    options = GenerationOptions(settings.num_beams, settings.max_new_tokens, settings.batch_size)
+    options = GenerationOptions(
+        settings.num_beams, settings.max_new_tokens, settings.batch_size, settings.repetition_penalty
+    )
 
     def write_settings() -> None:
         if dist.is_main:

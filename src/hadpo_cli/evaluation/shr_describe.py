@@ -39,7 +39,10 @@ def describe_images(settings: EvalShrSettings, images: Sequence[VGImage], out_pa
     assert settings.model is not None
     dist = current_dist()
     options = GenerationOptions(
-        num_beams=settings.num_beams, max_new_tokens=settings.max_new_tokens, batch_size=settings.batch_size
+        num_beams=settings.num_beams,
+        max_new_tokens=settings.max_new_tokens,
+        batch_size=settings.batch_size,
+        repetition_penalty=settings.repetition_penalty,
     )
     requests = [GenerationRequest(key=im.image_id, image=im.path, prompt=DESCRIBE_PROMPT) for im in images]
 

@@ -17,7 +17,9 @@ SetName = Literal["random", "popular", "adversarial", "adv", "all"]
 DEFAULT_OUTPUT = Path("pope_eval/answers.jsonl")
 
 # Settings that change the answers: a resumed run must not mix answers made with others.
-GENERATION_FIELDS = ("model", "adapter", "llm_model", "dtype", "num_beams", "max_new_tokens", "prompt_suffix")
+GENERATION_FIELDS = (
+    "model", "adapter", "llm_model", "dtype", "num_beams", "max_new_tokens", "repetition_penalty", "prompt_suffix",
+)  # fmt: skip
 
 # `json` shadows pydantic v1's deprecated BaseModel.json(), which nothing calls; `--json` is
 # the flag users expect (see settings/score.py).
@@ -57,6 +59,9 @@ with warnings.catch_warnings():
             ge=1,
             description="Longest answer in new tokens; 16 holds a full 'No, there is no dining table in the "
             "image.' and POPE reads only the first sentence.",
+        )
+        repetition_penalty: float = Field(
+            1.5, gt=0, description="Penalty on repeating generated tokens (1.5 as published; 1 = off)."
         )
         batch_size: int = Field(16, ge=1, description="Questions per generation batch, per process.")
         prompt_suffix: str = Field(

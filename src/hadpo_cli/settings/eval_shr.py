@@ -30,7 +30,12 @@ class EvalShrSettings(EvalModelSettings):
 
     # describing (with --model)
     num_beams: int = Field(5, ge=1, description="Beams when describing (5 as published).")
-    max_new_tokens: int = Field(512, ge=1, description="Longest description, in new tokens.")
+    max_new_tokens: int = Field(
+        256, ge=1, description="Longest description, in new tokens (256 as published)."
+    )
+    repetition_penalty: float = Field(
+        1.5, gt=0, description="Penalty on repeating generated tokens (1.5 as published; 1 = off)."
+    )
     batch_size: int = Field(8, ge=1, description="Images per generation batch (per process).")
 
     # the judge
