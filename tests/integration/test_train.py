@@ -294,3 +294,21 @@ def test_two_process_torchrun(tiny_model_dir, demo_data, tmp_path):
     assert state["global_step"] == -(-n_pairs // 4)
     assert (out / "adapter_model.safetensors").is_file()
     assert len(json.loads((out / "ref_logps.json").read_text())["values"]) == n_pairs
+
+
+def test_augmented_views_are_fixed_per_pair_and_shared_by_repeats(parts, demo_data):
+    from hadpo_cli.data.preference import load_preference_pairs
+    from hadpo_cli.training.collator import PairCollator
+
+    loaded, _, _ = parts
+    pairs = load_preference_pairs(demo_data.pope_data, None, demo_data.vg)  # POPE set twice (2:1 mix)
+    half = len(pairs) // 2
+    assert pairs[0] == pairs[half]
+    aug = PairCollator(loaded.family, pairs, augment=True, seed=42)
+    plain = PairCollator(loaded.family, pairs)
+    a = aug([{"index": 0}, {"index": half}])["pixel_values"]
+    b = aug([{"index": 0}, {"index": half}])["pixel_values"]
+    assert torch.equal(a, b) and torch.equal(a[0], a[1])  # same pair, same view, every time
+    assert not torch.equal(a[0], plain([{"index": 0}])["pixel_values"][0])
+    other_seed = PairCollator(loaded.family, pairs, augment=True, seed=7)([{"index": 0}])["pixel_values"][0]
+    assert not torch.equal(a[0], other_seed)

@@ -63,3 +63,36 @@ def test_settings_json_is_plain_data(tmp_path):
     s = TrainSettings(vg_path=tmp_path, output_dir=tmp_path / "o", desc_data=tmp_path / "d.json")
     d = s.public_dict()
     assert d["vg_path"] == str(tmp_path) and d["pope_data"] is None
+
+
+def test_global_batch_size_sets_accumulation(tmp_path):
+    import pytest
+
+    from hadpo_cli.errors import UserError
+    from hadpo_cli.training.run import resolve_accumulation
+
+    base = dict(vg_path=tmp_path, output_dir=tmp_path / "o", pope_data=tmp_path / "p.json")
+    s = TrainSettings(**base, global_batch_size=32)
+    assert resolve_accumulation(s, 8).gradient_accumulation_steps == 4  # the published 8 x 1 x 4
+    assert resolve_accumulation(s, 1).gradient_accumulation_steps == 32
+    s2 = TrainSettings(**base, global_batch_size=32, per_device_train_batch_size=2)
+    assert resolve_accumulation(s2, 4).gradient_accumulation_steps == 4
+    with pytest.raises(UserError, match="--global-batch-size 32 is not a multiple"):
+        resolve_accumulation(s, 3)
+    plain = TrainSettings(**base)
+    assert resolve_accumulation(plain, 8) is plain
+
+
+def test_disable_dropout_zeroes_every_dropout_layer():
+    import torch
+
+    from hadpo_cli.training.run import disable_dropout
+
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 4), torch.nn.Dropout(0.1), torch.nn.Sequential(torch.nn.Dropout(0.5))
+    )
+    disable_dropout(model)
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.0, 0.0]
+    model.train()
+    x = torch.ones(3, 4)
+    assert torch.equal(model(x), model(x))

@@ -32,10 +32,14 @@ def command(
     lora_alpha: Annotated[float, _opt("lora_alpha")] = d(T, "lora_alpha"),
     lora_dropout: Annotated[float, _opt("lora_dropout")] = d(T, "lora_dropout"),
     pope_repeat: Annotated[int, _opt("pope_repeat")] = d(T, "pope_repeat"),
+    image_augment: Annotated[str, _opt("image_augment")] = d(T, "image_augment"),
     max_length: Annotated[int, _opt("max_length")] = d(T, "max_length"),
     beta: Annotated[float, _opt("beta")] = d(T, "beta"),
     loss_type: Annotated[str, _opt("loss_type")] = d(T, "loss_type"),
     sft_weight: Annotated[float, _opt("sft_weight")] = d(T, "sft_weight"),
+    disable_dropout: Annotated[bool, _opt("disable_dropout", "--disable-dropout/--keep-dropout")] = d(
+        T, "disable_dropout"
+    ),
     precompute_ref_logps: Annotated[bool, _opt("precompute_ref_logps")] = d(T, "precompute_ref_logps"),
     learning_rate: Annotated[float, _opt("learning_rate")] = d(T, "learning_rate"),
     num_train_epochs: Annotated[float, _opt("num_train_epochs")] = d(T, "num_train_epochs"),
@@ -46,6 +50,7 @@ def command(
     gradient_accumulation_steps: Annotated[int, _opt("gradient_accumulation_steps")] = d(
         T, "gradient_accumulation_steps"
     ),
+    global_batch_size: Annotated[int | None, _opt("global_batch_size")] = None,
     warmup_steps: Annotated[int, _opt("warmup_steps")] = d(T, "warmup_steps"),
     lr_scheduler_type: Annotated[str, _opt("lr_scheduler_type")] = d(T, "lr_scheduler_type"),
     weight_decay: Annotated[float, _opt("weight_decay")] = d(T, "weight_decay"),

@@ -31,6 +31,11 @@ class TrainSettings(Settings):
     pope_repeat: int = Field(
         2, ge=1, description="Times the POPE set is repeated (2 gives the paper's 2:1 mix)."
     )
+    image_augment: Literal["crop-flip", "none"] = Field(
+        "crop-flip",
+        description="crop-flip: random resized crop (50-100% area) and horizontal flip, as the published "
+        "training; drawn once per pair from --seed. none: the plain eval resize.",
+    )
     max_length: int = Field(
         512, gt=0, description="Max language-model tokens (image + prompt + answer); answers are truncated."
     )
@@ -41,6 +46,10 @@ class TrainSettings(Settings):
     )
     sft_weight: float = Field(
         0.0, ge=0, description="Weight of an extra NLL term on the chosen answer (0 = off)."
+    )
+    disable_dropout: bool = Field(
+        True,
+        description="Switch every dropout off (LoRA's included) during training, as the published trainer did.",
     )
     precompute_ref_logps: bool = Field(
         False,
@@ -53,6 +62,12 @@ class TrainSettings(Settings):
     max_steps: int = Field(-1, description="Total optimizer steps; -1 = use --num-train-epochs.")
     per_device_train_batch_size: int = Field(1, gt=0, description="Pairs per device per forward.")
     gradient_accumulation_steps: int = Field(4, gt=0, description="Forwards per optimizer step.")
+    global_batch_size: int | None = Field(
+        None,
+        gt=0,
+        description="Pairs per optimizer step over all processes; sets the gradient accumulation for the "
+        "number of processes (32 = the published 8 GPUs x 1 x 4).",
+    )
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
     lr_scheduler_type: str = Field("cosine", description="transformers scheduler name.")
     weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay.")

@@ -45,13 +45,23 @@ class PairCollator:
     pairs: Sequence[PreferencePair]
     max_length: int = 512
     ref_logps: dict[int, tuple[float, float]] | None = None
+    augment: bool = False
+    seed: int = 0
 
-    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    def image_for(self, pair: PreferencePair) -> Any:
+        from hadpo_cli.data.augment import crop_flip, pair_rng
         from hadpo_cli.data.images import load_image
 
+        image = load_image(pair.image_path)
+        if not self.augment:
+            return image
+        # One view per pair, the same for its repeats (see data/augment.py).
+        return crop_flip(image, pair_rng(self.seed, pair.source, pair.image_id, pair.prompt, pair.chosen))
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
         indices = [int(f["index"]) for f in features]
         pairs = [self.pairs[i] for i in indices]
-        images = [load_image(p.image_path) for p in pairs]
+        images = [self.image_for(p) for p in pairs]
         batch: dict[str, torch.Tensor] = dict(self.family.image_inputs(images, [p.prompt for p in pairs]))
 
         n_img = self.family.num_query_tokens

@@ -43,6 +43,28 @@ def apply_lora(model: Any, family: Any, settings: TrainSettings) -> Any:
     return peft_model
 
 
+def resolve_accumulation(settings: TrainSettings, num_processes: int) -> TrainSettings:
+    """With --global-batch-size, the accumulation that gives it on this many processes."""
+    if settings.global_batch_size is None:
+        return settings
+    per_step = settings.per_device_train_batch_size * num_processes
+    if settings.global_batch_size % per_step:
+        raise UserError(
+            f"--global-batch-size {settings.global_batch_size} is not a multiple of "
+            f"--per-device-train-batch-size {settings.per_device_train_batch_size} x {num_processes} process(es)"
+        )
+    return settings.model_copy(update={"gradient_accumulation_steps": settings.global_batch_size // per_step})
+
+
+def disable_dropout(model: Any) -> None:
+    """p = 0 in every dropout layer, as TRL-style DPO trainers (and the published run) do."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+
+
 def resolve_resume(settings: TrainSettings) -> str | None:
     value = settings.resume_from_checkpoint
     if value is None:
@@ -139,12 +161,19 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
 
     use_cpu = not torch.cuda.is_available()
     state = PartialState(cpu=use_cpu)
+    settings = resolve_accumulation(settings, state.num_processes)
     if state.is_main_process:
-        err.print(f"[bold]hadpo train[/]: {len(pairs)} preference pairs, {state.num_processes} process(es)")
+        err.print(
+            f"[bold]hadpo train[/]: {len(pairs)} preference pairs, {state.num_processes} process(es), "
+            f"{settings.per_device_train_batch_size * state.num_processes * settings.gradient_accumulation_steps} "
+            "pairs per optimizer step"
+        )
     set_seed(settings.seed)
     loaded = load_vlm(settings.model, dtype=settings.dtype, device=None if use_cpu else state.device)
     check_prompts_fit(pairs, loaded.family, settings.max_length)
     peft_model = apply_lora(loaded.model, loaded.family, settings)
+    if settings.disable_dropout:
+        disable_dropout(peft_model)
     dpo_model = DPOModel(peft_model, loaded.family)
     dpo_model.accepts_loss_kwargs = (
         False  # our loss is a mean per pair: let the Trainer scale it for accumulation
@@ -152,7 +181,13 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     if settings.gradient_checkpointing:
         dpo_model.gradient_checkpointing_enable()
 
-    collator = PairCollator(loaded.family, pairs, max_length=settings.max_length)
+    collator = PairCollator(
+        loaded.family,
+        pairs,
+        max_length=settings.max_length,
+        augment=settings.image_augment == "crop-flip",
+        seed=settings.seed,
+    )
     reference = "inline"
     if settings.precompute_ref_logps:
         key = reference_cache.fingerprint(_reference_fingerprint(settings))
@@ -201,6 +236,7 @@ def _reference_fingerprint(settings: TrainSettings) -> dict[str, Any]:
         "seed": settings.seed,
         "pope_repeat": settings.pope_repeat,
         "max_length": settings.max_length,
+        "image_augment": settings.image_augment,
     }
 
 
