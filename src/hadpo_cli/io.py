@@ -73,7 +73,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{where(name, exc.lineno)}: not valid JSON ({exc.msg}, column {exc.colno})") from None
+        raise UserError(
+            f"{where(name, exc.lineno)}: not valid JSON ({exc.msg}, column {exc.colno})"
+        ) from None
 
 
 def require_dict(obj: Any, path: str | Path, line: int | None, what: str = "a JSON object") -> dict:

@@ -9,7 +9,7 @@ HEAVY = ("torch", "transformers", "peft", "openai", "accelerate")
 
 
 def _imported_after(code: str) -> list[str]:
-    probe = code + "\nimport sys\nprint('LOADED=' + ','.join(m for m in %r if m in sys.modules))" % (HEAVY,)
+    probe = code + f"\nimport sys\nprint('LOADED=' + ','.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     line = out.stdout.strip().splitlines()[-1]
     assert line.startswith("LOADED="), out.stdout

@@ -75,7 +75,9 @@ def load_vg_regions(vg_path: str | Path, image_ids: set[int] | None = None) -> d
                 if image_ids is not None and image_id not in image_ids:
                     break  # every region of one entry belongs to the same image
                 out.setdefault(image_id, []).append(
-                    Region(float(r["x"]), float(r["y"]), float(r["width"]), float(r["height"]), str(r["phrase"]))
+                    Region(
+                        float(r["x"]), float(r["y"]), float(r["width"]), float(r["height"]), str(r["phrase"])
+                    )
                 )
             except (KeyError, TypeError, ValueError) as exc:
                 raise UserError(f"{path}: entry {i} has a malformed region ({exc!r})") from None

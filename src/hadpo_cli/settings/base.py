@@ -52,7 +52,9 @@ def describe_validation_error(exc: ValidationError, *, source: str | None = None
     if loc:
         name = flag_name(str(loc[0]))
         prefix = f"{source}: {loc[0]}" if source else name
-        extra = f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+        extra = (
+            f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
+        )
         return f"{prefix}: {msg}{extra}"
     return msg
 
