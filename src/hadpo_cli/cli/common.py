@@ -35,7 +35,10 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             if os.environ.get("HADPO_DEBUG"):
                 raise
-            err.print("interrupted; rerun the same command to resume where it stopped")
+            err.print(
+                "interrupted; rerun the same command to resume where it stopped "
+                "(for `hadpo train`, add --resume-from-checkpoint latest)"
+            )
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
