@@ -312,3 +312,36 @@ def test_augmented_views_are_fixed_per_pair_and_shared_by_repeats(parts, demo_da
     assert not torch.equal(a[0], plain([{"index": 0}])["pixel_values"][0])
     other_seed = PairCollator(loaded.family, pairs, augment=True, seed=7)([{"index": 0}])["pixel_values"][0]
     assert not torch.equal(a[0], other_seed)
+
+
+def test_checkpoint_without_image_token_index_still_loads(tmp_path):
+    """Older conversions of InstructBLIP have no <image> placeholder: the processor adds it."""
+    from transformers import InstructBlipForConditionalGeneration, InstructBlipProcessor
+
+    from hadpo_cli.models.loading import load_vlm
+    from hadpo_cli.models.tiny import build_tiny_instructblip, build_tiny_tokenizers
+
+    model, processor = build_tiny_instructblip()
+    llm_tok, _ = build_tiny_tokenizers()  # a tokenizer that never saw <image>
+    model.resize_token_embeddings(len(llm_tok))
+    model.config.image_token_index = None
+    model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    llm_tok.save_pretrained(tmp_path)  # overwrite the LLM tokenizer with the <image>-less one
+    assert InstructBlipForConditionalGeneration.from_pretrained(tmp_path).config.image_token_index is None
+    assert "<image>" not in llm_tok.get_vocab()
+
+    loaded = load_vlm(tmp_path)
+    image_id = loaded.model.config.image_token_index
+    assert image_id == loaded.processor.tokenizer.convert_tokens_to_ids("<image>")
+    assert loaded.model.get_input_embeddings().num_embeddings > image_id
+    assert isinstance(InstructBlipProcessor.from_pretrained(tmp_path), InstructBlipProcessor)
+
+    from PIL import Image
+
+    from hadpo_cli.evaluation.generation import GenerationOptions, VLMGenerator
+
+    answers = VLMGenerator(loaded, GenerationOptions(num_beams=1, max_new_tokens=3))(
+        [Image.new("RGB", (32, 32))], ["Is it red?"]
+    )
+    assert len(answers) == 1

@@ -71,10 +71,27 @@ def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -
         processor = InstructBlipProcessor.from_pretrained(name)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load model {name!r}: {_first_line(exc)}") from None
+    ensure_image_token(model, processor)
     if device is not None:
         model.to(device)
     model.eval()
     return LoadedVLM(model=model, processor=processor, family=family_for(model, processor))
+
+
+def ensure_image_token(model: Any, processor: Any) -> None:
+    """Checkpoints converted before transformers put ``<image>`` placeholders in the text have
+    no ``image_token_index``; the processor then adds the token to the tokenizer itself. Point
+    the config at that id, growing the embeddings when the id is new to the model."""
+    if getattr(model.config, "image_token_index", None) is not None:
+        return
+    tokenizer = processor.tokenizer
+    token = getattr(processor, "image_token", None) or "<image>"
+    token_id = tokenizer.convert_tokens_to_ids(getattr(token, "content", token))
+    if token_id is None or token_id == tokenizer.unk_token_id:
+        raise UserError("the model has no image_token_index and its processor no <image> token")
+    if token_id >= model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+    model.config.image_token_index = token_id
 
 
 def _first_line(exc: BaseException) -> str:
