@@ -268,3 +268,32 @@ def test_resume_with_another_number_of_processes(tmp_path):
     results = run_world(reqs, out, 2)
     assert [r.generated for r in results] == [7, 7]
     assert out.read_text(encoding="utf-8") == single.read_text(encoding="utf-8")
+
+
+def test_generator_image_preparation_runs_in_the_prefetch_threads(tmp_path):
+    import threading
+
+    seen_threads: list[str] = []
+
+    class Preparing:
+        def prepare_image(self, image: Path) -> str:
+            seen_threads.append(threading.current_thread().name)
+            return f"prepared-{image.name}"
+
+        def __call__(self, images: list[str], prompts: list[str]) -> list[str]:
+            assert all(im.startswith("prepared-") for im in images)
+            return [f"{im}:{p}" for im, p in zip(images, prompts, strict=True)]
+
+    requests = [GenerationRequest(key=i, image=tmp_path / f"{i}.jpg", prompt="q") for i in range(7)]
+    generate_all(
+        requests,
+        tmp_path / "out.jsonl",
+        load_generator=Preparing,
+        options=GenerationOptions(num_beams=1, max_new_tokens=4, batch_size=3),
+        key_field=KEY,
+        image_loader=lambda path: path,
+        show_progress=False,
+    )
+    assert len(seen_threads) == 7
+    assert all(name.startswith("hadpo-images") for name in seen_threads)
+    assert lines(tmp_path / "out.jsonl")[0]["text"] == "prepared-0.jpg:q"

@@ -304,6 +304,10 @@ def prefetched(
             yield group, [f.result() for f in futures]
 
 
+def _compose(outer: Callable[[Any], Any], inner: Callable[[Path], Any]) -> Callable[[Path], Any]:
+    return lambda path: outer(inner(path))
+
+
 # -- the model -----------------------------------------------------------------------------------
 class VLMGenerator:
     """:class:`BatchGenerator` over a loaded VLM: left-padded batch, deterministic decoding."""
@@ -318,6 +322,10 @@ class VLMGenerator:
         # Without a pad id, generate() pads finished rows with EOS and warns on every batch.
         pad = config_pad if config_pad is not None else tokenizer.pad_token_id
         self.pad_token_id = pad if pad is not None else tokenizer.eos_token_id
+
+    def prepare_image(self, image: Any) -> Any:
+        """PIL image -> the model's pixel tensor; thread-safe, so it runs while the model works."""
+        return self.loaded.family.pixel_values([image])[0]
 
     def __call__(self, images: list[Any], prompts: list[str]) -> list[str]:
         import torch
@@ -460,7 +468,11 @@ def generate_all(
             load_seconds = time.perf_counter() - started
             started = time.perf_counter()
             with JsonlAppender(part_path(output, dist.rank)) as sink:
-                for group, images in prefetched(batches(mine, options.batch_size), image_loader):
+                # Decoding and preprocessing (resize, normalise) run in the prefetch threads,
+                # so the main thread only feeds the accelerator.
+                prepare = getattr(generator, "prepare_image", None)
+                load = image_loader if prepare is None else _compose(prepare, image_loader)
+                for group, images in prefetched(batches(mine, options.batch_size), load):
                     texts = generator(images, [r.prompt for r in group])
                     if len(texts) != len(group):
                         raise RuntimeError(f"generator returned {len(texts)} texts for {len(group)} prompts")

@@ -45,6 +45,10 @@ class VLMFamily(ABC):
         return self.processor.tokenizer
 
     @abstractmethod
+    def pixel_values(self, images: list[Any]) -> Any:
+        """Pixel tensor batch for PIL images (or stacked, for tensors from this same method)."""
+
+    @abstractmethod
     def image_inputs(self, images: list[Any], prompts: list[str]) -> dict[str, Any]:
         """Tensors the image encoder needs (pixels, and for InstructBLIP the Q-Former prompt)."""
 

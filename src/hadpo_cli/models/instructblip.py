@@ -28,8 +28,16 @@ class InstructBlipFamily(VLMFamily):
     def image_token_id(self) -> int:
         return int(_unwrap_peft(self.model).config.image_token_index)
 
+    def pixel_values(self, images: list[Any]) -> Any:
+        """[n, 3, H, W] for PIL images; already-processed [3, H, W] tensors are stacked as they are."""
+        import torch
+
+        if images and all(isinstance(im, torch.Tensor) for im in images):
+            return torch.stack(images)
+        return self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+
     def image_inputs(self, images: list[Any], prompts: list[str]) -> dict[str, Any]:
-        pixel = self.processor.image_processor(images, return_tensors="pt")["pixel_values"]
+        pixel = self.pixel_values(images)
         # InstructBLIP feeds the instruction to the Q-Former too.
         qf = self.processor.qformer_tokenizer(prompts, padding=True, return_tensors="pt")
         return {
