@@ -286,6 +286,7 @@ def test_two_process_torchrun(tiny_model_dir, demo_data, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es)" in proc.stderr
+    assert json.loads(proc.stdout)["global_step"] > 0  # one JSON document: only the main process prints
     from hadpo_cli.data.preference import load_preference_pairs
 
     n_pairs = len(load_preference_pairs(demo_data.pope_data, None, demo_data.vg))
@@ -345,3 +346,86 @@ def test_checkpoint_without_image_token_index_still_loads(tmp_path):
         [Image.new("RGB", (32, 32))], ["Is it red?"]
     )
     assert len(answers) == 1
+
+
+def _cli_train(tiny_model_dir, demo_data, out, *extra):
+    return CliRunner().invoke(
+        app,
+        ["train", "--model", str(tiny_model_dir), "--pope-data", str(demo_data.pope_data),
+         "--vg-path", str(demo_data.vg), "--output-dir", str(out), "--learning-rate", "1e-2",
+         "--lora-r", "8", "--gradient-accumulation-steps", "1", "--logging-steps", "1", *extra],
+    )  # fmt: skip
+
+
+def test_rerun_of_a_finished_run_trains_nothing(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "done"
+    assert _cli_train(tiny_model_dir, demo_data, out, "--max-steps", "4", "--save-steps", "2").exit_code == 0
+    before = (out / "adapter_model.safetensors").read_bytes()
+    again = _cli_train(
+        tiny_model_dir,
+        demo_data,
+        out,
+        "--max-steps",
+        "4",
+        "--save-steps",
+        "2",
+        "--resume-from-checkpoint",
+        "latest",
+    )
+    assert again.exit_code == 0, again.output
+    assert "nothing left to train" in again.output
+    assert not (out / "checkpoint-5").exists()
+    assert (out / "adapter_model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [(["--lora-r", "16"], "LoRA r 8"), (["--seed", "7"], "--seed was 42")],
+)
+def test_resume_with_incompatible_settings_is_refused_before_loading(
+    tiny_model_dir, demo_data, tmp_path, change, message
+):
+    out = tmp_path / "r"
+    assert _cli_train(tiny_model_dir, demo_data, out, "--max-steps", "4", "--save-steps", "2").exit_code == 0
+    args = ["--max-steps", "6", "--save-steps", "2", "--resume-from-checkpoint", "latest"]
+    result = _cli_train(tiny_model_dir, demo_data, out, *args, *change)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_resume_from_an_output_dir_without_optimizer_is_refused(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "o"
+    assert _cli_train(tiny_model_dir, demo_data, out, "--max-steps", "2").exit_code == 0
+    result = _cli_train(tiny_model_dir, demo_data, tmp_path / "o2", "--resume-from-checkpoint", str(out))
+    assert result.exit_code == 2 and "no optimizer state" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--report-to", "bogus"], "--report-to bogus: unknown"), (["--lr-scheduler-type", "bogus"], "bogus"),
+     (["--max-steps", "0"], "--max-steps")],
+)  # fmt: skip
+def test_bad_trainer_settings_fail_before_the_model_loads(demo_data, tmp_path, args, message):
+    result = _cli_train("/nonexistent/model", demo_data, tmp_path / "x", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "model directory not found" not in result.output
+
+
+def test_reference_file_is_not_reused_for_changed_weights(demo_data, tmp_path):
+    import os as _os
+
+    from hadpo_cli.models.tiny import save_tiny_instructblip
+    from hadpo_cli.training.run import run_train
+
+    model = save_tiny_instructblip(tmp_path / "m", seed=1)
+    first = run_train(
+        settings_for(model, demo_data, tmp_path / "run", max_steps=1, precompute_ref_logps=True)
+    )
+    assert first.reference == "precomputed"
+    save_tiny_instructblip(model, seed=2)  # other weights at the same path
+    weights = model / "model.safetensors"
+    _os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    second = run_train(
+        settings_for(model, demo_data, tmp_path / "run", max_steps=1, precompute_ref_logps=True)
+    )
+    assert second.reference == "precomputed"

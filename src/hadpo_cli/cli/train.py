@@ -79,6 +79,8 @@ def command(
     from hadpo_cli.training.run import run_train, summarize
 
     result = run_train(settings)
+    if not result.is_main:
+        return  # under torchrun / accelerate launch only the main process reports
     summary = summarize(result)
     if json_out:
         print_json(summary)

@@ -53,7 +53,7 @@ class VLMFamily(ABC):
         """Tensors the image encoder needs (pixels, and for InstructBLIP the Q-Former prompt)."""
 
     @abstractmethod
-    def image_embeddings(self, image_inputs: dict[str, Any]) -> Any:
+    def image_embeddings(self, image_inputs: dict[str, Any], model: Any | None = None) -> Any:
         """[batch, n_image_tokens, lm_hidden]: the image part of the language model's input."""
 
     @abstractmethod

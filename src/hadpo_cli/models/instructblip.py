@@ -46,8 +46,9 @@ class InstructBlipFamily(VLMFamily):
             "qformer_attention_mask": qf["attention_mask"],
         }
 
-    def image_embeddings(self, image_inputs: dict[str, Any]) -> Any:
-        vlm = _unwrap_peft(self.model)
+    def image_embeddings(self, image_inputs: dict[str, Any], model: Any | None = None) -> Any:
+        # ``model``: the module actually running (a replica may not be ``self.model``).
+        vlm = _unwrap_peft(model if model is not None else self.model)
         dtype = next(vlm.vision_model.parameters()).dtype
         feats = vlm.get_image_features(
             image_inputs["pixel_values"].to(dtype),

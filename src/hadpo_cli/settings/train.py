@@ -97,4 +97,8 @@ class TrainSettings(Settings):
             raise ValueError("give --pope-data, --desc-data, or both")
         if not self.lora_target:
             raise ValueError("--lora-target: name at least one module")
+        if self.max_steps == 0 or self.max_steps < -1:
+            raise ValueError(
+                f"--max-steps: give a positive number, or -1 for --num-train-epochs (got {self.max_steps})"
+            )
         return self

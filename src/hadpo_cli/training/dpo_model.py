@@ -47,7 +47,7 @@ class DPOModel(nn.Module):
 
     def image_embeddings(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         with torch.no_grad():
-            return self.family.image_embeddings(batch).detach()
+            return self.family.image_embeddings(batch, self.peft_model).detach()
 
     def sequence_logps(
         self,
@@ -89,6 +89,7 @@ class DPOModel(nn.Module):
             "policy_chosen_logps": logps[:n_pairs],
             "policy_rejected_logps": logps[n_pairs:],
             "chosen_tokens": counts[:n_pairs],
+            "rejected_tokens": counts[n_pairs:],
         }
         if ref_chosen_logps is None or ref_rejected_logps is None:
             ref = self.reference_logps(img2, text_ids, text_attention_mask, answer_mask)

@@ -1,4 +1,5 @@
-"""The precomputed reference log-probs file, reused only by a run on the same data and model."""
+"""Precomputed reference log-probs: one pass before training, a file reused only by a run on
+the same data and the same model weights."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from hadpo_cli.console import err
 from hadpo_cli.io import atomic_write_json
 
 FILENAME = "ref_logps.json"
@@ -20,6 +22,21 @@ def file_digest(path: Path | None) -> str | None:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def model_identity(model_id: str, config: Any) -> dict[str, Any]:
+    """What pins the weights: the Hub commit, or for a local dir its config and weight files
+    (name, size, mtime: hashing 26 GB of weights would take minutes)."""
+    out: dict[str, Any] = {"model": model_id, "commit": getattr(config, "_commit_hash", None)}
+    folder = Path(model_id)
+    if folder.is_dir():
+        out["config"] = file_digest(folder / "config.json") if (folder / "config.json").is_file() else None
+        out["weights"] = sorted(
+            (p.name, p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.iterdir()
+            if p.suffix in (".safetensors", ".bin") or p.name.endswith(".index.json")
+        )
+    return out
 
 
 def fingerprint(parts: dict[str, Any]) -> str:
@@ -45,3 +62,47 @@ def save(output_dir: Path, key: str, values: dict[int, tuple[float, float]]) -> 
         path, {"fingerprint": key, "values": {str(k): list(v) for k, v in sorted(values.items())}}
     )
     return path
+
+
+def load_on_main(output_dir: Path, key: str, state: Any) -> dict[int, tuple[float, float]] | None:
+    """The main process decides and tells the others, so a node-local output dir cannot have
+    some processes reuse the file while others start a collective precompute (a hang)."""
+    table = load(output_dir, key) if state.is_main_process else None
+    if state.num_processes > 1:
+        import torch.distributed as dist
+
+        box = [table]
+        dist.broadcast_object_list(box, src=0)
+        table = box[0]
+    return table
+
+
+def precompute(
+    dpo_model: Any, collator: Any, pairs: list[Any], batch_size: int, state: Any
+) -> dict[int, tuple[float, float]]:
+    """One no-grad pass, split across processes; a pair repeated in the mix is computed once."""
+    import torch
+    from accelerate.utils import gather_object
+
+    first: dict[Any, int] = {}
+    for i, pair in enumerate(pairs):
+        first.setdefault(pair, i)
+    unique = sorted(set(first.values()))
+    device = state.device
+    dpo_model.to(device)
+    dpo_model.eval()
+    with state.split_between_processes(unique) as mine:
+        local: list[tuple[int, float, float]] = []
+        for start in range(0, len(mine), batch_size):
+            chunk = mine[start : start + batch_size]
+            batch = collator([{"index": i} for i in chunk])
+            batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            with torch.no_grad():
+                ref_c, ref_r = dpo_model.reference_for_batch(batch)
+            local.extend(zip(chunk, ref_c.float().tolist(), ref_r.float().tolist(), strict=True))
+    merged = gather_object(local) if state.num_processes > 1 else local
+    dpo_model.train()
+    by_index = {int(i): (c, r) for i, c, r in merged}
+    if state.is_main_process:
+        err.print(f"reference log-probs precomputed for {len(unique)} distinct pairs")
+    return {i: by_index[first[pair]] for i, pair in enumerate(pairs)}

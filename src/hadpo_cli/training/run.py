@@ -21,6 +21,7 @@ class TrainResult:
     global_step: int
     log_history: list[dict[str, Any]]
     reference: str  # "inline" or "precomputed" or "precomputed (reused)"
+    is_main: bool = True  # False on the other processes of a multi-process run
 
 
 def apply_lora(model: Any, family: Any, settings: TrainSettings) -> Any:
@@ -65,26 +66,6 @@ def disable_dropout(model: Any) -> None:
             module.p = 0.0
 
 
-def resolve_resume(settings: TrainSettings) -> str | None:
-    value = settings.resume_from_checkpoint
-    if value is None:
-        return None
-    if value == "latest":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(settings.output_dir)) if settings.output_dir.is_dir() else None
-        if last is None:
-            raise UserError(
-                f"--resume-from-checkpoint latest: no checkpoint-* directory in {settings.output_dir}"
-            )
-        return last
-    if not (Path(value) / "adapter_model.safetensors").is_file():
-        raise UserError(
-            f"--resume-from-checkpoint: {value} is not a checkpoint directory (no adapter_model.safetensors)"
-        )
-    return value
-
-
 def check_prompts_fit(pairs: list[Any], family: Any, max_length: int) -> None:
     n_img = family.num_query_tokens
     for pair in pairs:
@@ -95,11 +76,37 @@ def check_prompts_fit(pairs: list[Any], family: Any, max_length: int) -> None:
             )
 
 
+def check_report_to(names: list[str]) -> None:
+    """Unknown or uninstalled logging integrations fail now, not after the model has loaded."""
+    from transformers.integrations.integration_utils import (
+        INTEGRATION_TO_CALLBACK,
+        get_available_reporting_integrations,
+    )
+
+    for name in names:
+        if name in ("none", "all"):
+            continue
+        if name not in INTEGRATION_TO_CALLBACK:
+            raise UserError(
+                f"--report-to {name}: unknown (known: {', '.join(sorted(INTEGRATION_TO_CALLBACK))})"
+            )
+        if name not in get_available_reporting_integrations():
+            raise UserError(f"--report-to {name}: the {name} package is not installed (pip install {name})")
+
+
 def training_arguments(settings: TrainSettings, use_cpu: bool) -> Any:
+    report_to = [r.strip() for r in settings.report_to.split(",") if r.strip()]
+    check_report_to(report_to)
+    bf16 = settings.dtype == "bf16" or (settings.dtype == "auto" and not use_cpu and _cuda_bf16())
+    try:
+        return _training_arguments(settings, use_cpu, report_to, bf16)
+    except (ValueError, ImportError) as exc:
+        raise UserError(f"trainer settings: {str(exc).strip().splitlines()[0]}") from None
+
+
+def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[str], bf16: bool) -> Any:
     from transformers import TrainingArguments
 
-    report_to = [r.strip() for r in settings.report_to.split(",") if r.strip()]
-    bf16 = settings.dtype == "bf16" or (settings.dtype == "auto" and not use_cpu and _cuda_bf16())
     return TrainingArguments(
         output_dir=str(settings.output_dir),
         learning_rate=settings.learning_rate,
@@ -139,6 +146,7 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     from accelerate import PartialState
 
     from hadpo_cli.data.preference import load_preference_pairs
+    from hadpo_cli.training import resume as resuming
 
     # Data first: a bad path fails in a second, not after a 13B model has loaded.
     pairs = load_preference_pairs(
@@ -148,12 +156,12 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         seed=settings.seed,
         pope_repeat=settings.pope_repeat,
     )
-    resume = resolve_resume(settings)
+    resume = resuming.resolve_resume(settings)
 
     import torch
     from transformers import set_seed
 
-    from hadpo_cli.models.loading import load_vlm
+    from hadpo_cli.models.loading import load_vlm, resolve_dtype
     from hadpo_cli.training import reference_cache
     from hadpo_cli.training.collator import PairCollator, PairDataset
     from hadpo_cli.training.dpo_model import DPOModel
@@ -162,12 +170,20 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     use_cpu = not torch.cuda.is_available()
     state = PartialState(cpu=use_cpu)
     settings = resolve_accumulation(settings, state.num_processes)
+    if resume is not None:
+        resuming.check_compatible(resume, settings, state.num_processes)
+        done = resuming.finished_step(resume, settings)
+        if done is not None:
+            return _already_finished(resume, settings, done, state)
+    # Trainer arguments before the model: a bad scheduler or --report-to fails in a second.
+    args = training_arguments(settings, use_cpu)
     if state.is_main_process:
         err.print(
             f"[bold]hadpo train[/]: {len(pairs)} preference pairs, {state.num_processes} process(es), "
             f"{settings.per_device_train_batch_size * state.num_processes * settings.gradient_accumulation_steps} "
             "pairs per optimizer step"
         )
+    _warn_data_parallel(state)
     set_seed(settings.seed)
     loaded = load_vlm(settings.model, dtype=settings.dtype, device=None if use_cpu else state.device)
     check_prompts_fit(pairs, loaded.family, settings.max_length)
@@ -175,9 +191,8 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     if settings.disable_dropout:
         disable_dropout(peft_model)
     dpo_model = DPOModel(peft_model, loaded.family)
-    dpo_model.accepts_loss_kwargs = (
-        False  # our loss is a mean per pair: let the Trainer scale it for accumulation
-    )
+    # Our loss is a mean per pair: let the Trainer scale it for gradient accumulation.
+    dpo_model.accepts_loss_kwargs = False
     if settings.gradient_checkpointing:
         dpo_model.gradient_checkpointing_enable()
 
@@ -190,11 +205,13 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     )
     reference = "inline"
     if settings.precompute_ref_logps:
-        key = reference_cache.fingerprint(_reference_fingerprint(settings))
-        table = reference_cache.load(settings.output_dir, key)
+        dtype = resolve_dtype(settings.dtype, None if use_cpu else state.device)
+        key = reference_cache.fingerprint(_reference_fingerprint(settings, loaded.model.config, dtype))
+        table = reference_cache.load_on_main(settings.output_dir, key, state)
         reference = "precomputed (reused)"
         if table is None:
-            table = precompute_reference(dpo_model, collator, len(pairs), settings, state)
+            batch_size = max(1, settings.per_device_train_batch_size * 2)
+            table = reference_cache.precompute(dpo_model, collator, pairs, batch_size, state)
             if state.is_main_process:
                 reference_cache.save(settings.output_dir, key, table)
             state.wait_for_everyone()
@@ -203,10 +220,10 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
 
     trainer = HADPOTrainer(
         model=dpo_model,
-        args=training_arguments(settings, use_cpu),
+        args=args,
         train_dataset=PairDataset(pairs),
         data_collator=collator,
-        callbacks=callbacks,
+        callbacks=[resuming.settings_snapshot_callback(settings, state.num_processes), *(callbacks or [])],
         beta=settings.beta,
         loss_type=settings.loss_type,
         sft_weight=settings.sft_weight,
@@ -220,16 +237,49 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         atomic_write_json(settings.output_dir / "settings.json", settings.public_dict())
     state.wait_for_everyone()
     return TrainResult(
-        settings.output_dir, trainer.state.global_step, list(trainer.state.log_history), reference
+        settings.output_dir,
+        trainer.state.global_step,
+        list(trainer.state.log_history),
+        reference,
+        is_main=state.is_main_process,
     )
 
 
-def _reference_fingerprint(settings: TrainSettings) -> dict[str, Any]:
-    from hadpo_cli.training.reference_cache import file_digest
+def _already_finished(checkpoint: str, settings: TrainSettings, step: int, state: Any) -> TrainResult:
+    """A rerun of a finished run (a requeued job): make sure the final adapter is in place, train nothing."""
+    import shutil
+
+    out = settings.output_dir
+    if state.is_main_process:
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            if not (out / name).is_file():
+                shutil.copy2(Path(checkpoint) / name, out / name)
+        if not (out / "settings.json").is_file():
+            atomic_write_json(out / "settings.json", settings.public_dict())
+        err.print(f"{checkpoint} is already at the last step ({step}); nothing left to train")
+    history = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8")).get(
+        "log_history", []
+    )
+    return TrainResult(out, step, history, "n/a (already finished)", is_main=state.is_main_process)
+
+
+def _warn_data_parallel(state: Any) -> None:
+    """Several GPUs but one process: the Trainer would fall back to slow DataParallel."""
+    import torch
+
+    if state.num_processes == 1 and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        err.print(
+            f"[yellow]warning:[/] {torch.cuda.device_count()} GPUs visible but one process; use "
+            "`torchrun --nproc_per_node N -m hadpo_cli train ...` (or set CUDA_VISIBLE_DEVICES)"
+        )
+
+
+def _reference_fingerprint(settings: TrainSettings, config: Any, dtype: Any) -> dict[str, Any]:
+    from hadpo_cli.training.reference_cache import file_digest, model_identity
 
     return {
-        "model": settings.model,
-        "dtype": settings.dtype,
+        "model": model_identity(settings.model, config),
+        "dtype": str(dtype),
         "pope_data": file_digest(settings.pope_data),
         "desc_data": file_digest(settings.desc_data),
         "vg_index": file_digest(settings.vg_path / "image_data.json"),
@@ -238,33 +288,6 @@ def _reference_fingerprint(settings: TrainSettings) -> dict[str, Any]:
         "max_length": settings.max_length,
         "image_augment": settings.image_augment,
     }
-
-
-def precompute_reference(
-    dpo_model: Any, collator: Any, n_pairs: int, settings: TrainSettings, state: Any
-) -> dict[int, tuple[float, float]]:
-    """One no-grad pass (split across processes) giving every pair's reference log-probs."""
-    import torch
-    from accelerate.utils import gather_object
-
-    device = state.device
-    dpo_model.to(device)
-    dpo_model.eval()
-    batch_size = max(1, settings.per_device_train_batch_size * 2)
-    with state.split_between_processes(list(range(n_pairs))) as mine:
-        local: list[tuple[int, float, float]] = []
-        for start in range(0, len(mine), batch_size):
-            chunk = mine[start : start + batch_size]
-            batch = collator([{"index": i} for i in chunk])
-            batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-            with torch.no_grad():
-                ref_c, ref_r = dpo_model.reference_for_batch(batch)
-            local.extend(zip(chunk, ref_c.float().tolist(), ref_r.float().tolist(), strict=False))
-    merged = gather_object(local) if state.num_processes > 1 else local
-    dpo_model.train()
-    if state.is_main_process:
-        err.print(f"reference log-probs precomputed for {n_pairs} pairs")
-    return {int(i): (c, r) for i, c, r in merged}
 
 
 def summarize(result: TrainResult) -> dict[str, Any]:

@@ -28,14 +28,17 @@ class HADPOTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
         out = model(**inputs)
-        dpo = dpo_loss(
+        logps = (
             out["policy_chosen_logps"],
             out["policy_rejected_logps"],
             out["ref_chosen_logps"],
             out["ref_rejected_logps"],
-            beta=self.beta,
-            loss_type=self.loss_type,  # type: ignore[arg-type]
         )
+        if self.loss_type == "ipo":
+            # IPO's target 1/(2 beta) is meant for per-token log-probs (as TRL computes them).
+            counts = (out["chosen_tokens"], out["rejected_tokens"]) * 2
+            logps = tuple(lp / n.clamp(min=1) for lp, n in zip(logps, counts, strict=True))
+        dpo = dpo_loss(*logps, beta=self.beta, loss_type=self.loss_type)  # type: ignore[arg-type]
         loss = dpo.losses.mean()
         if self.sft_weight > 0:
             nll = sft_nll(out["policy_chosen_logps"], out["chosen_tokens"])
@@ -76,6 +79,13 @@ class HADPOTrainer(Trainer):
             # DeepSpeed / FSDP hand us the gathered state dict of our wrapper module.
             prefix = "peft_model."
             state_dict = {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
+            if not any("lora_" in k for k in state_dict):
+                # e.g. ZeRO-3 without stage3_gather_16bit_weights_on_model_save: an empty adapter
+                # written without a word would be worse than stopping here.
+                raise RuntimeError(
+                    "the gathered state dict holds no LoRA weights; with DeepSpeed ZeRO-3 set "
+                    "zero3_save_16bit_model / stage3_gather_16bit_weights_on_model_save to true"
+                )
         self._peft_model().save_pretrained(output_dir, state_dict=state_dict)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
@@ -85,8 +95,8 @@ class HADPOTrainer(Trainer):
         path = os.path.join(resume_from_checkpoint, ADAPTER_FILE)
         state = load_file(path, device="cpu")
         result = set_peft_model_state_dict(self._peft_model(), state)
-        missing_lora = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
-        if missing_lora:
+        unmatched = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
+        if unmatched:
             raise RuntimeError(
-                f"checkpoint {resume_from_checkpoint} does not match the model: {missing_lora[:3]}"
+                f"checkpoint {resume_from_checkpoint} does not match the model: {unmatched[:3]}"
             )
