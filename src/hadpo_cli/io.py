@@ -33,7 +33,8 @@ def open_text(path: str | Path) -> Iterator[TextIO]:
     if p.is_dir():
         raise UserError(f"{p}: is a directory, expected a file")
     try:
-        with p.open(encoding="utf-8") as fh:
+        # utf-8-sig: files saved by some Windows editors start with a byte-order mark
+        with p.open(encoding="utf-8-sig") as fh:
             yield fh
     except UnicodeDecodeError as exc:
         raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from None
@@ -54,6 +55,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 yield lineno, json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserError(f"{where(name, lineno)}: not valid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise UserError(f"{where(name, lineno)}: JSON nested too deeply") from None
 
 
 def read_jsonl(path: str | Path, *, allow_empty: bool = False) -> list[tuple[int, Any]]:
@@ -72,6 +75,8 @@ def read_json(path: str | Path) -> Any:
         raise UserError(f"{name}: file is empty")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise UserError(f"{name}: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise UserError(
             f"{where(name, exc.lineno)}: not valid JSON ({exc.msg}, column {exc.colno})"
@@ -97,6 +102,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -106,6 +112,12 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
@@ -123,6 +135,7 @@ def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise UserError(f"{final}: already exists and is not empty (pass --overwrite to replace it)")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700: a merged model must be loadable by others
     try:
         yield tmp
     except BaseException:

@@ -30,8 +30,15 @@ def guarded(fn: F) -> F:
         except UserError as exc:
             if os.environ.get("HADPO_DEBUG"):
                 raise
-            err.print(f"[bold red]error:[/] {exc}", soft_wrap=True, markup=True, highlight=False)
+            _print_error(user_message(exc))
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:
+            # A path the user gave that cannot be written or read (a directory where a file
+            # goes, a missing parent, no permission): theirs to fix, so one line and exit 2.
+            if os.environ.get("HADPO_DEBUG") or exc.filename is None:
+                raise
+            _print_error(f"{exc.filename}: {exc.strerror or exc}")
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             if os.environ.get("HADPO_DEBUG"):
                 raise
@@ -42,6 +49,19 @@ def guarded(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True, highlight=False)
+
+
+def user_message(exc: UserError) -> str:
+    """The user's one line, also when a DataLoader worker re-raised it wrapped in a traceback."""
+    text = str(exc)
+    marker = "UserError: "
+    if "\n" in text and marker in text:
+        return text.rsplit(marker, 1)[1].strip().splitlines()[0]
+    return text
 
 
 def not_built(command: str) -> None:

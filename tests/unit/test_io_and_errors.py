@@ -1,0 +1,56 @@
+import os
+import stat
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from hadpo_cli.cli.common import guarded, user_message
+from hadpo_cli.errors import UserError
+from hadpo_cli.io import atomic_dir, atomic_write_json, read_json, read_jsonl
+
+
+def test_atomic_files_and_dirs_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "a.json", {"x": 1})
+        with atomic_dir(tmp_path / "d") as d:
+            (d / "f").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_byte_order_mark_and_deep_nesting(tmp_path):
+    p = tmp_path / "bom.json"
+    p.write_bytes(b"\xef\xbb\xbf" + b'{"a": 1}')
+    assert read_json(p) == {"a": 1}
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("[" * 100000 + "]" * 100000 + "\n")
+    with pytest.raises(UserError, match="deep.jsonl:1: JSON nested too deeply"):
+        read_jsonl(deep)
+
+
+def test_worker_wrapped_user_error_is_reduced_to_its_line():
+    wrapped = UserError(
+        "Caught UserError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 1\nhadpo_cli.errors.UserError: img/12.jpg: not a readable image\n'
+    )
+    assert user_message(wrapped) == "img/12.jpg: not a readable image"
+    assert user_message(UserError("plain")) == "plain"
+
+
+def test_os_errors_on_user_paths_exit_2_with_one_line(tmp_path):
+    app = typer.Typer()
+
+    @app.command()
+    @guarded
+    def write() -> None:
+        (tmp_path / "a-dir").mkdir()
+        open(tmp_path / "a-dir", "w")  # noqa: SIM115
+
+    result = CliRunner().invoke(app, [])
+    assert result.exit_code == 2
+    assert "a-dir" in result.output and "Is a directory" in result.output
+    assert "Traceback" not in result.output
