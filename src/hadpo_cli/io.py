@@ -201,3 +201,37 @@ def load_jsonl_tolerant(path: str | Path) -> list[Any]:
             if line.strip():
                 out.append(json.loads(line))
     return out
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
+    """Hold an advisory lock on ``path`` for the block; a second holder gets a UserError.
+
+    Two runs appending to the same results (a rerun started while a killed job's workers still
+    run) would interleave and delete each other's part files.
+    """
+    import fcntl
+
+    p = Path(path)
+    made_parent = not p.parent.exists()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fh = p.open("a")
+    locked = False
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            locked = True
+        except BlockingIOError:
+            raise UserError(
+                f"{what}: another hadpo run is writing it now (lock {p}); wait for it or stop it"
+            ) from None
+        yield
+    finally:
+        if locked:
+            # Leave nothing behind: a run that failed early must not leave a new, empty folder.
+            with contextlib.suppress(OSError):
+                p.unlink()
+            if made_parent:
+                with contextlib.suppress(OSError):
+                    p.parent.rmdir()  # only succeeds when empty
+        fh.close()

@@ -61,3 +61,13 @@ def test_two_processes_describe_like_one(tiny_model_dir, demo_data, tmp_path):
     assert json.loads((tmp_path / "ddp" / "metrics.json").read_text()) == json.loads(
         (single / "metrics.json").read_text()
     )
+
+
+def test_resuming_descriptions_with_another_model_is_refused(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "shr"
+    assert CliRunner().invoke(app, _args(tiny_model_dir, demo_data, out)).exit_code == 0
+    args = _args(tiny_model_dir, demo_data, out)
+    args[args.index("--num-beams") + 1] = "2"
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2
+    assert "--num-beams 1" in result.output and "Traceback" not in result.output

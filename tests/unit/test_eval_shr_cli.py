@@ -210,3 +210,33 @@ def test_help_loads_no_heavy_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "LOADED="
     assert "--judge-runs" in out.stdout and "--concurrency" in out.stdout
+
+
+def test_unjudged_images_give_exit_status_1_after_writing_everything(tmp_path):
+    import socket
+
+    paths = make_dataset(tmp_path)
+    with socket.socket() as s:  # a port with nobody listening: every request fails to connect
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"OPENAI_API_KEY": API_KEY}
+    args = [*base_args(paths), "--base-url", f"http://127.0.0.1:{port}/v1", "--max-retries", "1",
+            "--retry-backoff", "0.01", "--json"]  # fmt: skip
+    result = invoke(args, env=env)
+    assert result.exit_code == 1, result.output
+    metrics = json.loads(result.stdout)
+    assert metrics["unjudged_sentences"] > 0
+    assert (paths["out"] / "judgement.json").is_file() and (paths["out"] / "metrics.json").is_file()
+    assert "Exit status 1" in result.stderr
+
+
+def test_base_url_credentials_never_reach_settings_json(tmp_path):
+    from hadpo_cli.settings.eval_shr import EvalShrSettings
+
+    settings = EvalShrSettings(
+        responses=tmp_path / "r.json", shr_path=tmp_path, output_dir=tmp_path / "o", vg_path=tmp_path,
+        base_url="https://user:hunter2@gateway.example:8443/v1?api-key=hunter2", api_key="sk-secret",
+    )  # fmt: skip
+    saved = json.dumps(settings.public_dict())
+    assert "hunter2" not in saved and "sk-secret" not in saved
+    assert settings.public_dict()["base_url"] == "https://gateway.example:8443/v1"

@@ -297,3 +297,35 @@ def test_generator_image_preparation_runs_in_the_prefetch_threads(tmp_path):
     assert len(seen_threads) == 7
     assert all(name.startswith("hadpo-images") for name in seen_threads)
     assert lines(tmp_path / "out.jsonl")[0]["text"] == "prepared-0.jpg:q"
+
+
+def test_answers_of_another_question_set_with_the_same_ids_are_refused(tmp_path):
+    out = tmp_path / "answers.jsonl"
+    first = [
+        GenerationRequest(key=i, image=tmp_path / f"{i}.jpg", prompt="q", fields={"question": f"a{i}"})
+        for i in range(3)
+    ]
+    generate_all(first, out, load_generator=lambda: echo, options=GenerationOptions(batch_size=2), key_field=KEY,
+                 image_loader=lambda p: p, show_progress=False)  # fmt: skip
+    other = [
+        GenerationRequest(key=i, image=tmp_path / f"{i}.jpg", prompt="q", fields={"question": f"b{i}"})
+        for i in range(3)
+    ]
+    with pytest.raises(UserError, match="another question set"):
+        generate_all(other, out, load_generator=lambda: echo, options=GenerationOptions(batch_size=2), key_field=KEY,
+                     image_loader=lambda p: p, show_progress=False)  # fmt: skip
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_holds_it(tmp_path):
+    from hadpo_cli.io import exclusive_lock
+
+    out = tmp_path / "answers.jsonl"
+    requests = [GenerationRequest(key=1, image=tmp_path / "1.jpg", prompt="q")]
+    with exclusive_lock(tmp_path / ".answers.jsonl.lock-0", str(out)):
+        with pytest.raises(UserError, match="another hadpo run is writing it"):
+            generate_all(requests, out, load_generator=lambda: echo, options=GenerationOptions(), key_field=KEY,
+                         image_loader=lambda p: p, show_progress=False)  # fmt: skip
+    # once released, the same call goes through
+    generate_all(requests, out, load_generator=lambda: echo, options=GenerationOptions(), key_field=KEY,
+                 image_loader=lambda p: p, show_progress=False)  # fmt: skip
+    assert lines(out)[0][KEY] == 1

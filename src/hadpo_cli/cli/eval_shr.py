@@ -88,6 +88,14 @@ def command(
     _print_summary(result, settings)
     if json_output:
         print_json(result.metrics)
+    if _unjudged_images(result):
+        # Everything is written and the metrics count the gap, but a script (or `&& next step`)
+        # must not mistake a partly judged run for a complete one.
+        raise typer.Exit(1)
+
+
+def _unjudged_images(result: Any) -> int:
+    return int(result.status_counts.get("failed", 0) + result.status_counts.get("malformed", 0))
 
 
 @contextmanager
@@ -145,11 +153,12 @@ def _print_summary(result: Any, settings: EvalShrSettings) -> None:
     err.print(
         f"judge: {result.requests} requests sent, {result.cached_replies} cached replies reused; {counts or 'nothing'}"
     )
-    failed = result.status_counts.get("failed", 0) + result.status_counts.get("malformed", 0)
+    failed = _unjudged_images(result)
     if failed:
         err.print(
             f"[yellow]warning:[/] {failed} image judgement(s) unjudged "
             f"({result.metrics.get('unjudged_sentences')} sentences; see judgement.json). "
-            "Rerun to retry failed requests; raise --max-reasks to ask again about malformed replies."
+            "Rerun to retry failed requests; raise --max-reasks to ask again about malformed replies. "
+            "Exit status 1."
         )
     err.print(f"wrote {result.output_dir}/judgement.json, metrics.json, settings.json")

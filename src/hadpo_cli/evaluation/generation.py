@@ -235,6 +235,28 @@ def check_no_foreign(
         )
 
 
+def check_same_fields(
+    done: Mapping[str, Mapping[str, Any]], requests: Sequence[GenerationRequest], output: Path, key_field: str
+) -> None:
+    """Refuse records whose copied fields (image, question, label, ...) differ from this run's
+    request with the same key: question ids restart at 1 in every POPE split, so an answers
+    file of another split would otherwise pass as already answered."""
+    for request in requests:
+        record = done.get(key_of(request.key))
+        if record is None:
+            continue
+        for name, value in request.fields.items():
+            if record.get(name, _MISSING) != value:
+                found = record.get(name, "nothing")
+                raise UserError(
+                    f"{output}: {key_field} {request.key!r} has {name} {found!r} there but {value!r} in this run:"
+                    " the file belongs to another question set (another split?): pass another --output"
+                )
+
+
+_MISSING = object()
+
+
 def merge_records(
     requests: Sequence[GenerationRequest], records: Iterable[Mapping[str, Any]], key_field: str
 ) -> list[Mapping[str, Any]]:
@@ -451,8 +473,33 @@ def generate_all(
     if image_loader is None:
         from hadpo_cli.data.images import load_image as image_loader
     check_unique_keys(requests)
+    from hadpo_cli.io import exclusive_lock
+
+    with exclusive_lock(output.parent / f".{output.name}.lock-{dist.rank}", str(output)):
+        return _generate_locked(
+            requests, output, load_generator=load_generator, options=options, key_field=key_field,
+            make_record=make_record, dist=dist, image_loader=image_loader, show_progress=show_progress,
+            description=description, on_record=on_record,
+        )  # fmt: skip
+
+
+def _generate_locked(
+    requests: Sequence[GenerationRequest],
+    output: Path,
+    *,
+    load_generator: Callable[[], BatchGenerator],
+    options: GenerationOptions,
+    key_field: str,
+    make_record: RecordMaker,
+    dist: Dist,
+    image_loader: Callable[[Path], Any],
+    show_progress: bool,
+    description: str,
+    on_record: Callable[[dict[str, Any]], None] | None,
+) -> GenerationResult:
     done = read_done(output, key_field)
     check_no_foreign(done, requests, output, key_field)
+    check_same_fields(done, requests, output, key_field)
     todo = pending(requests, done)
     counter = _GlobalCounter(output, dist.world)
     # Everyone has read the same state before anyone appends, so everyone shards the same list.

@@ -138,7 +138,15 @@ def pope_record(request: GenerationRequest, answer: str) -> dict[str, Any]:
 # -- resume safety -------------------------------------------------------------------------------
 def generation_fingerprint(settings: EvalPopeSettings) -> dict[str, Any]:
     public = settings.public_dict()
-    return {name: public[name] for name in GENERATION_FIELDS}
+    return _canonical({name: public[name] for name in GENERATION_FIELDS})
+
+
+def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
+    from hadpo_cli.settings.model_source import canonical_model_ref
+
+    return {
+        k: canonical_model_ref(v) if k in ("model", "adapter", "llm_model") else v for k, v in fields.items()
+    }
 
 
 def check_resume_settings(
@@ -151,6 +159,7 @@ def check_resume_settings(
     previous = read_json(settings_path)
     if not isinstance(previous, dict):
         return
+    previous = _canonical(previous)
     now = generation_fingerprint(settings)
     for name, value in now.items():
         if name in previous and previous[name] != value:

@@ -23,6 +23,48 @@ from hadpo_cli.settings.eval_shr import EvalShrSettings
 
 DESCRIBE_PROMPT = "Describe this image in detail."
 PROGRESS_FILE = "responses.jsonl"
+SETTINGS_FILE = "describe_settings.json"  # what made the descriptions, for a safe resume
+DESCRIBE_FIELDS = (
+    "model",
+    "adapter",
+    "llm_model",
+    "dtype",
+    "num_beams",
+    "max_new_tokens",
+    "repetition_penalty",
+)
+
+
+def describe_fingerprint(settings: EvalShrSettings) -> dict[str, object]:
+    from hadpo_cli.settings.model_source import canonical_model_ref
+
+    public = settings.public_dict()
+    out = {k: public[k] for k in DESCRIBE_FIELDS}
+    for k in ("model", "adapter", "llm_model"):
+        out[k] = canonical_model_ref(out[k])
+    out["prompt"] = DESCRIBE_PROMPT
+    return out
+
+
+def check_or_record_settings(settings: EvalShrSettings, progress: Path, record: Path, is_main: bool) -> None:
+    """Descriptions already on disk were made by some model: resuming with another one would
+    mix two models' text under one set of metrics."""
+    from hadpo_cli.errors import UserError
+    from hadpo_cli.io import read_json
+
+    now = describe_fingerprint(settings)
+    has_descriptions = progress.exists() and progress.stat().st_size > 0
+    if has_descriptions and record.exists():
+        before = read_json(record)
+        for key, value in now.items():
+            if isinstance(before, dict) and before.get(key) != value:
+                flag = "--" + key.replace("_", "-")
+                raise UserError(
+                    f"{progress}: these descriptions were made with {flag} {before.get(key)!r}, not {value!r};"
+                    " rerun with the same settings to resume, or pass another --output-dir"
+                )
+    if is_main and not (has_descriptions and record.exists()):
+        atomic_write_json(record, now)
 
 
 def describe_images(settings: EvalShrSettings, images: Sequence[VGImage], out_path: Path) -> dict[str, str]:
@@ -57,6 +99,7 @@ def describe_images(settings: EvalShrSettings, images: Sequence[VGImage], out_pa
         return VLMGenerator(loaded, options)
 
     progress_file = out_path.with_name(PROGRESS_FILE)
+    check_or_record_settings(settings, progress_file, out_path.with_name(SETTINGS_FILE), dist.is_main)
     generate_all(
         requests,
         progress_file,

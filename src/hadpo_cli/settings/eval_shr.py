@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -87,3 +88,17 @@ class EvalShrSettings(EvalModelSettings):
                 "or --no-judge)"
             )
         return self
+
+    def public_dict(self) -> dict[str, Any]:
+        """As saved in settings.json: a --base-url keeps only scheme, host and path, since
+        gateways put credentials in the user part or the query string."""
+        data = super().public_dict()
+        if data.get("base_url"):
+            from urllib.parse import urlsplit, urlunsplit
+
+            parts = urlsplit(data["base_url"])
+            host = parts.hostname or ""
+            if parts.port:
+                host = f"{host}:{parts.port}"
+            data["base_url"] = urlunsplit((parts.scheme, host, parts.path, "", ""))
+        return data

@@ -21,3 +21,11 @@ class EvalModelSettings(Settings):
     dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
+
+
+def canonical_model_ref(value: object) -> object:
+    """A local path as its absolute form (``./m`` and ``m`` are one model); Hub ids unchanged."""
+    if value is None:
+        return None
+    path = Path(str(value)).expanduser()
+    return str(path.resolve()) if path.exists() else value
