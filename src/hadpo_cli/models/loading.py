@@ -67,7 +67,11 @@ def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -
         )
     torch_dtype = resolve_dtype(dtype, device)
     try:
-        model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype)
+        # Straight onto the GPU: loading on the CPU first would put a full copy of the weights
+        # in host RAM per process (8 x 28 GB on one 8-GPU node).
+        on_gpu = device is not None and str(device).startswith("cuda")
+        placement = {"device_map": {"": device}} if on_gpu else {}
+        model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype, **placement)
         processor = InstructBlipProcessor.from_pretrained(name)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load model {name!r}: {_first_line(exc)}") from None
