@@ -429,3 +429,21 @@ def test_reference_file_is_not_reused_for_changed_weights(demo_data, tmp_path):
         settings_for(model, demo_data, tmp_path / "run", max_steps=1, precompute_ref_logps=True)
     )
     assert second.reference == "precomputed"
+
+
+def test_unreadable_image_in_a_loader_worker_is_one_line(tiny_model_dir, demo_data, tmp_path):
+    import shutil
+
+    vg = tmp_path / "vg"
+    shutil.copytree(demo_data.vg, vg)
+    for image in (vg / "VG_100K").iterdir():
+        image.write_bytes(b"not a jpeg")  # present (passes the up-front check) but unreadable
+    result = CliRunner().invoke(
+        app,
+        ["train", "--model", str(tiny_model_dir), "--pope-data", str(demo_data.pope_data), "--vg-path", str(vg),
+         "--output-dir", str(tmp_path / "out"), "--max-steps", "1", "--dataloader-num-workers", "1"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and "VG_100K" in error_lines[0]
+    assert "Traceback" not in result.output and "DataLoader worker" not in result.output

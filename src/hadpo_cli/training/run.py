@@ -230,7 +230,11 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     )
     # The Trainer prints its log dicts on stdout; keep stdout for --json.
     with contextlib.redirect_stdout(sys.stderr):
-        trainer.train(resume_from_checkpoint=resume)
+        try:
+            trainer.train(resume_from_checkpoint=resume)
+        except BaseException:
+            _close_progress_bars(trainer)  # so an error line starts on a line of its own
+            raise
         trainer.save_model(str(settings.output_dir))
         trainer.save_state()
     if state.is_main_process:
@@ -243,6 +247,16 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         reference,
         is_main=state.is_main_process,
     )
+
+
+def _close_progress_bars(trainer: Any) -> None:
+    from transformers.trainer_callback import ProgressCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        bar = getattr(callback, "training_bar", None) if isinstance(callback, ProgressCallback) else None
+        if bar is not None:
+            bar.close()
+            callback.training_bar = None
 
 
 def _already_finished(checkpoint: str, settings: TrainSettings, step: int, state: Any) -> TrainResult:
