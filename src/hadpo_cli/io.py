@@ -114,10 +114,18 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
-def _umask() -> int:
+def _read_umask() -> int:
+    """Once, at import (single-threaded then): setting the umask to read it is process-wide."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
+
+
+def _umask() -> int:
+    return _UMASK
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
@@ -208,30 +216,40 @@ def exclusive_lock(path: str | Path, what: str) -> Iterator[None]:
     """Hold an advisory lock on ``path`` for the block; a second holder gets a UserError.
 
     Two runs appending to the same results (a rerun started while a killed job's workers still
-    run) would interleave and delete each other's part files.
+    run) would interleave and delete each other's part files. The lock file is removed on
+    release, so a run that failed early leaves no new, empty folder behind.
     """
     import fcntl
 
     p = Path(path)
     made_parent = not p.parent.exists()
     p.parent.mkdir(parents=True, exist_ok=True)
-    fh = p.open("a")
-    locked = False
-    try:
+    for _ in range(5):
+        fh = p.open("a")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            locked = True
         except BlockingIOError:
+            fh.close()
             raise UserError(
                 f"{what}: another hadpo run is writing it now (lock {p}); wait for it or stop it"
             ) from None
+        # The holder before us may have removed the file between our open and our lock: then we
+        # hold a lock on a file nobody else can see. Start over on the file that is there now.
+        try:
+            same = os.fstat(fh.fileno()).st_ino == os.stat(p).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        fh.close()
+    else:
+        raise UserError(f"{what}: could not take the lock {p}")
+    try:
         yield
     finally:
-        if locked:
-            # Leave nothing behind: a run that failed early must not leave a new, empty folder.
+        with contextlib.suppress(OSError):
+            p.unlink()
+        if made_parent:
             with contextlib.suppress(OSError):
-                p.unlink()
-            if made_parent:
-                with contextlib.suppress(OSError):
-                    p.parent.rmdir()  # only succeeds when empty
+                p.parent.rmdir()  # only succeeds when empty
         fh.close()

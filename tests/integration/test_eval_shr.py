@@ -71,3 +71,17 @@ def test_resuming_descriptions_with_another_model_is_refused(tiny_model_dir, dem
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "--num-beams 1" in result.output and "Traceback" not in result.output
+
+
+def test_descriptions_left_in_part_files_by_a_kill_are_checked_too(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "shr"
+    assert CliRunner().invoke(app, _args(tiny_model_dir, demo_data, out)).exit_code == 0
+    # the state a kill leaves: descriptions in a part file, the final files not written yet
+    lines = (out / "responses.jsonl").read_text().splitlines(keepends=True)
+    (out / "responses.jsonl.part-0").write_text("".join(lines[:2]))
+    (out / "responses.jsonl").unlink()
+    (out / "responses.json").unlink()
+    args = _args(tiny_model_dir, demo_data, out)
+    args[args.index("--max-new-tokens") + 1] = "20"
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "--max-new-tokens 12" in result.output

@@ -447,3 +447,42 @@ def test_unreadable_image_in_a_loader_worker_is_one_line(tiny_model_dir, demo_da
     error_lines = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and "VG_100K" in error_lines[0]
     assert "Traceback" not in result.output and "DataLoader worker" not in result.output
+
+
+def test_latest_skips_a_checkpoint_cut_by_a_kill_and_paths_compare_resolved(
+    tiny_model_dir, demo_data, tmp_path, monkeypatch
+):
+    import shutil
+
+    out = tmp_path / "k"
+    assert _cli_train(tiny_model_dir, demo_data, out, "--max-steps", "6", "--save-steps", "2").exit_code == 0
+    # a save of step 8 that was killed before trainer_state.json was written
+    cut = out / "checkpoint-8"
+    cut.mkdir()
+    shutil.copy2(out / "checkpoint-6" / "adapter_model.safetensors", cut / "adapter_model.safetensors")
+    # the same model named by a relative path
+    monkeypatch.chdir(tiny_model_dir.parent)
+    result = _cli_train(
+        Path(tiny_model_dir.name), demo_data, out, "--max-steps", "8", "--save-steps", "2",
+        "--resume-from-checkpoint", "latest",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "skipping" in result.output and "checkpoint-8" in result.output
+    state = json.loads((out / "trainer_state.json").read_text())
+    assert state["global_step"] == 8
+
+
+def test_more_epochs_on_resume_continue_training(tiny_model_dir, demo_data, tmp_path):
+    from hadpo_cli.data.preference import load_preference_pairs
+
+    out = tmp_path / "e"
+    n = len(load_preference_pairs(demo_data.pope_data, None, demo_data.vg))
+    steps_per_epoch = -(-n // 8)
+    base = ["--per-device-train-batch-size", "8", "--save-steps", str(steps_per_epoch)]
+    assert _cli_train(tiny_model_dir, demo_data, out, *base, "--num-train-epochs", "1").exit_code == 0
+    again = _cli_train(
+        tiny_model_dir, demo_data, out, *base, "--num-train-epochs", "2", "--resume-from-checkpoint", "latest"
+    )
+    assert again.exit_code == 0, again.output
+    assert "nothing left to train" not in again.output
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2 * steps_per_epoch

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hadpo_cli.data.visual_genome import VGImage
-from hadpo_cli.io import atomic_write_json
+from hadpo_cli.io import atomic_write_json, exclusive_lock
 from hadpo_cli.settings.eval_shr import EvalShrSettings
 
 DESCRIBE_PROMPT = "Describe this image in detail."
@@ -50,10 +50,12 @@ def check_or_record_settings(settings: EvalShrSettings, progress: Path, record: 
     """Descriptions already on disk were made by some model: resuming with another one would
     mix two models' text under one set of metrics."""
     from hadpo_cli.errors import UserError
+    from hadpo_cli.evaluation.generation import part_files
     from hadpo_cli.io import read_json
 
     now = describe_fingerprint(settings)
-    has_descriptions = progress.exists() and progress.stat().st_size > 0
+    # During a run (and after a kill) the descriptions sit in the part files, not yet in progress.
+    has_descriptions = (progress.exists() and progress.stat().st_size > 0) or bool(part_files(progress))
     if has_descriptions and record.exists():
         before = read_json(record)
         for key, value in now.items():
@@ -99,17 +101,20 @@ def describe_images(settings: EvalShrSettings, images: Sequence[VGImage], out_pa
         return VLMGenerator(loaded, options)
 
     progress_file = out_path.with_name(PROGRESS_FILE)
-    check_or_record_settings(settings, progress_file, out_path.with_name(SETTINGS_FILE), dist.is_main)
-    generate_all(
-        requests,
-        progress_file,
-        load_generator=load,
-        options=options,
-        key_field="image_id",
-        make_record=default_record("image_id", "response"),
-        dist=dist,
-        description="describing",
-    )
+    # Held around the check, the record and the generation: a second run with other settings
+    # is refused before it can touch the record.
+    with exclusive_lock(out_path.with_name(f".describe.lock-{dist.rank}"), str(out_path.parent)):
+        check_or_record_settings(settings, progress_file, out_path.with_name(SETTINGS_FILE), dist.is_main)
+        generate_all(
+            requests,
+            progress_file,
+            load_generator=load,
+            options=options,
+            key_field="image_id",
+            make_record=default_record("image_id", "response"),
+            dist=dist,
+            description="describing",
+        )
     responses: dict[str, str] = {}
     with progress_file.open(encoding="utf-8") as fh:
         for line in fh:

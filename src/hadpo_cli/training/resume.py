@@ -27,24 +27,54 @@ def resolve_resume(settings: TrainSettings) -> str | None:
     if value is None:
         return None
     if value == "latest":
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(settings.output_dir)) if settings.output_dir.is_dir() else None
+        last = latest_complete_checkpoint(settings.output_dir)
         if last is None:
             raise UserError(
-                f"--resume-from-checkpoint latest: no checkpoint-* directory in {settings.output_dir}"
+                f"--resume-from-checkpoint latest: no complete checkpoint-* directory in {settings.output_dir}"
             )
-        return last
+        return str(last)
     path = Path(value)
-    if not (path / "adapter_model.safetensors").is_file() or not (path / "trainer_state.json").is_file():
-        raise UserError(f"--resume-from-checkpoint: {value} is not a checkpoint directory (checkpoint-N)")
-    if not (path / "optimizer.pt").is_file():
+    if not is_complete(path):
+        raise UserError(
+            f"--resume-from-checkpoint: {value} is not a complete checkpoint directory (checkpoint-N)"
+        )
+    if not has_optimizer_state(path):
         # A finished run's output dir has an adapter and a state but no optimizer: resuming from
         # it would silently restart the optimizer.
         raise UserError(
             f"--resume-from-checkpoint: {value} holds no optimizer state; name a checkpoint-N in it"
         )
     return value
+
+
+def is_complete(path: Path) -> bool:
+    """The Trainer writes the adapter first and trainer_state.json last: a save cut by a kill
+    leaves a directory without it."""
+    names = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json")
+    return path.is_dir() and all((path / name).is_file() for name in names)
+
+
+def has_optimizer_state(path: Path) -> bool:
+    # optimizer.pt (plain), global_step*/ (DeepSpeed), optimizer_0/ or optimizer*.bin (FSDP)
+    return any(p.name.startswith(("optimizer", "global_step")) for p in path.iterdir())
+
+
+def latest_complete_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint-N that was saved completely; cut saves are skipped with a note."""
+    from hadpo_cli.console import err
+
+    if not output_dir.is_dir():
+        return None
+    numbered = []
+    for p in output_dir.iterdir():
+        suffix = p.name[len("checkpoint-") :]
+        if p.is_dir() and p.name.startswith("checkpoint-") and suffix.isdigit():
+            numbered.append((int(suffix), p))
+    for _, path in sorted(numbered, reverse=True):
+        if is_complete(path) and has_optimizer_state(path):
+            return path
+        err.print(f"[yellow]note:[/] skipping {path}: its save did not complete")
+    return None
 
 
 def snapshot(settings: TrainSettings, num_processes: int) -> dict[str, Any]:
@@ -67,8 +97,8 @@ def check_compatible(checkpoint: str, settings: TrainSettings, num_processes: in
     saved_path = path / SNAPSHOT
     if not saved_path.is_file():
         return  # a checkpoint from elsewhere: the adapter check above is all we can do
-    saved = json.loads(saved_path.read_text(encoding="utf-8"))
-    current = snapshot(settings, num_processes)
+    saved = _canonical(json.loads(saved_path.read_text(encoding="utf-8")))
+    current = _canonical(snapshot(settings, num_processes))
     for key in MUST_MATCH:
         if key in saved and saved[key] != current[key]:
             flag = "the number of processes" if key == "num_processes" else "--" + key.replace("_", "-")
@@ -78,11 +108,29 @@ def check_compatible(checkpoint: str, settings: TrainSettings, num_processes: in
             )
 
 
+PATH_FIELDS = ("model", "pope_data", "desc_data", "vg_path")
+
+
+def _canonical(data: dict[str, Any]) -> dict[str, Any]:
+    """``./m`` and ``/abs/m`` name one model or file: compare resolved paths."""
+    from hadpo_cli.settings.model_source import canonical_model_ref
+
+    return {k: canonical_model_ref(v) if k in PATH_FIELDS else v for k, v in data.items()}
+
+
 def finished_step(checkpoint: str, settings: TrainSettings) -> int | None:
     """The checkpoint's step if it already is the run's last one, else None."""
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    path = Path(checkpoint)
+    state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
     step = int(state.get("global_step", 0))
-    target = settings.max_steps if settings.max_steps > 0 else int(state.get("max_steps", 0))
+    if settings.max_steps > 0:
+        target = settings.max_steps
+    else:
+        saved = path / SNAPSHOT
+        before = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
+        if before.get("num_train_epochs", settings.num_train_epochs) != settings.num_train_epochs:
+            return None  # more (or fewer) epochs asked for: the Trainer works out the new end
+        target = int(state.get("max_steps", 0))
     return step if target and step >= target else None
 
 

@@ -266,8 +266,8 @@ def _already_finished(checkpoint: str, settings: TrainSettings, step: int, state
     out = settings.output_dir
     if state.is_main_process:
         for name in ("adapter_config.json", "adapter_model.safetensors"):
-            if not (out / name).is_file():
-                shutil.copy2(Path(checkpoint) / name, out / name)
+            # Always from the last checkpoint: the folder may hold an older run's adapter.
+            shutil.copy2(Path(checkpoint) / name, out / name)
         if not (out / "settings.json").is_file():
             atomic_write_json(out / "settings.json", settings.public_dict())
         err.print(f"{checkpoint} is already at the last step ({step}); nothing left to train")
