@@ -102,7 +102,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are meant to be shared
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -124,10 +124,6 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def _umask() -> int:
-    return _UMASK
-
-
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
@@ -143,7 +139,7 @@ def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
         raise UserError(f"{final}: already exists and is not empty (pass --overwrite to replace it)")
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
-    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700: a merged model must be loadable by others
+    tmp.chmod(0o777 & ~_UMASK)  # mkdtemp makes 0700: a merged model must be loadable by others
     try:
         yield tmp
     except BaseException:
@@ -196,19 +192,26 @@ def _truncate_partial_last_line(path: Path) -> None:
         fh.truncate(cut)
 
 
-def load_jsonl_tolerant(path: str | Path) -> list[Any]:
-    """Read a file this tool appended to; a torn last line (crash mid-write) is ignored."""
+def iter_appended_jsonl(path: str | Path, *, fix: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, object)`` for the complete lines of a file this tool appends to (see
+    :class:`JsonlAppender`); a torn last line (crash mid-write) is ignored. A line that is not
+    JSON is a UserError naming file and line; ``fix`` says what the user can do about it."""
     p = Path(path)
     if not p.exists():
-        return []
-    out = []
-    with p.open(encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break
-            if line.strip():
-                out.append(json.loads(line))
-    return out
+        return
+    try:
+        with p.open(encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.endswith("\n"):
+                    return
+                if not line.strip():
+                    continue
+                try:
+                    yield lineno, json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise UserError(f"{where(p, lineno)}: not valid JSON ({exc.msg}); {fix}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{p}: not UTF-8 text ({exc.reason}); {fix}") from None
 
 
 @contextlib.contextmanager

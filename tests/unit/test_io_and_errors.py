@@ -11,15 +11,15 @@ from hadpo_cli.io import atomic_dir, atomic_write_json, read_json, read_jsonl
 
 
 def test_atomic_files_and_dirs_follow_the_umask(tmp_path):
-    old = os.umask(0o022)
-    try:
-        atomic_write_json(tmp_path / "a.json", {"x": 1})
-        with atomic_dir(tmp_path / "d") as d:
-            (d / "f").write_text("x")
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644
-    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    from hadpo_cli import io
+
+    atomic_write_json(tmp_path / "a.json", {"x": 1})
+    with atomic_dir(tmp_path / "d") as d:
+        (d / "f").write_text("x")
+    # mkstemp / mkdtemp alone would give 0600 / 0700 whatever the umask
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o666 & ~io._UMASK
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~io._UMASK
+    assert io._UMASK == os.umask(io._UMASK)  # read once at import, unchanged since
 
 
 def test_byte_order_mark_and_deep_nesting(tmp_path):

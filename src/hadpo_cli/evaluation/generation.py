@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from hadpo_cli.errors import UserError, where
-from hadpo_cli.io import JsonlAppender, atomic_write_text
+from hadpo_cli.io import JsonlAppender, atomic_write_text, exclusive_lock, iter_appended_jsonl
 
 if TYPE_CHECKING:
     from rich.progress import Progress, Task
@@ -172,27 +172,14 @@ def part_files(output: Path) -> list[Path]:
 
 def read_records(path: Path, key_field: str) -> list[dict[str, Any]]:
     """Complete lines of a file this engine wrote; a torn last line (crash mid-write) is ignored."""
-    if not path.exists():
-        return []
     out: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.endswith("\n"):
-                break
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(
-                    f"{where(path, lineno)}: not valid JSON ({exc.msg}); delete the file to start over"
-                ) from None
-            if not isinstance(record, dict) or key_field not in record:
-                raise UserError(
-                    f"{where(path, lineno)}: no {key_field!r} field: not a results file of this command"
-                    " (pass another --output)"
-                )
-            out.append(record)
+    for lineno, record in iter_appended_jsonl(path, fix="delete the file to start over"):
+        if not isinstance(record, dict) or key_field not in record:
+            raise UserError(
+                f"{where(path, lineno)}: no {key_field!r} field: not a results file of this command"
+                " (pass another --output)"
+            )
+        out.append(record)
     return out
 
 
@@ -473,8 +460,6 @@ def generate_all(
     if image_loader is None:
         from hadpo_cli.data.images import load_image as image_loader
     check_unique_keys(requests)
-    from hadpo_cli.io import exclusive_lock
-
     with exclusive_lock(output.parent / f".{output.name}.lock-{dist.rank}", str(output)):
         return _generate_locked(
             requests, output, load_generator=load_generator, options=options, key_field=key_field,

@@ -32,7 +32,7 @@ from hadpo_cli.evaluation.shr_prompt import (
     load_template,
     reask_prompt,
 )
-from hadpo_cli.io import JsonlAppender, atomic_write_json, load_jsonl_tolerant
+from hadpo_cli.io import JsonlAppender, atomic_write_json, iter_appended_jsonl
 from hadpo_cli.metrics.shr import (
     LABELS,
     RunCounts,
@@ -129,17 +129,14 @@ class JudgeCache:
     def __init__(self, path: Path):
         self.path = path
         self._replies: dict[str, str] = {}
-        try:
-            records = load_jsonl_tolerant(path)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UserError(f"{path}: judge cache is corrupt ({exc}); move it aside to judge again") from None
-        for i, rec in enumerate(records, start=1):
+        fix = "move the judge cache aside to judge again"
+        for line, rec in iter_appended_jsonl(path, fix=fix):
             if (
                 not isinstance(rec, dict)
                 or not isinstance(rec.get("key"), str)
                 or not isinstance(rec.get("reply"), str)
             ):
-                raise UserError(f"{path}:{i}: not a judge cache record; move the file aside to judge again")
+                raise UserError(f"{path}:{line}: not a judge cache record; {fix}")
             self._replies[rec["key"]] = rec["reply"]
         self._appender: JsonlAppender | None = None
 

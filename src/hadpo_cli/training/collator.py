@@ -65,10 +65,10 @@ class PairCollator:
         batch: dict[str, torch.Tensor] = dict(self.family.image_inputs(images, [p.prompt for p in pairs]))
 
         n_img = self.family.num_query_tokens
+        prompts = [self.family.prompt_ids(p.prompt) for p in pairs]  # shared by chosen and rejected
         rows: list[tuple[list[int], int]] = []  # (text ids, number of prompt ids)
         for side in ("chosen", "rejected"):
-            for p in pairs:
-                prompt = self.family.prompt_ids(p.prompt)
+            for p, prompt in zip(pairs, prompts, strict=True):
                 answer = truncate_answer(
                     self.family.answer_ids(getattr(p, side)),
                     answer_budget(self.max_length, n_img, len(prompt)),

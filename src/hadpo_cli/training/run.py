@@ -68,10 +68,11 @@ def disable_dropout(model: Any) -> None:
 
 def check_prompts_fit(pairs: list[Any], family: Any, max_length: int) -> None:
     n_img = family.num_query_tokens
-    for pair in pairs:
-        if n_img + len(family.prompt_ids(pair.prompt)) + 1 > max_length:
+    by_prompt = {pair.prompt: pair for pair in pairs}  # the repeated POPE set shares its prompts
+    for prompt, pair in by_prompt.items():
+        if n_img + len(family.prompt_ids(prompt)) + 1 > max_length:
             raise UserError(
-                f"--max-length {max_length}: the prompt of image {pair.image_id} ({pair.prompt[:40]!r}...) "
+                f"--max-length {max_length}: the prompt of image {pair.image_id} ({prompt[:40]!r}...) "
                 f"plus {n_img} image tokens leaves no room for an answer"
             )
 
@@ -97,7 +98,9 @@ def check_report_to(names: list[str]) -> None:
 def training_arguments(settings: TrainSettings, use_cpu: bool) -> Any:
     report_to = [r.strip() for r in settings.report_to.split(",") if r.strip()]
     check_report_to(report_to)
-    bf16 = settings.dtype == "bf16" or (settings.dtype == "auto" and not use_cpu and _cuda_bf16())
+    from hadpo_cli.models.loading import resolve_dtype
+
+    bf16 = not use_cpu and str(resolve_dtype(settings.dtype)) == "torch.bfloat16"
     try:
         return _training_arguments(settings, use_cpu, report_to, bf16)
     except (ValueError, ImportError) as exc:
@@ -134,12 +137,6 @@ def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[
         ddp_find_unused_parameters=False,
         save_only_model=False,
     )
-
-
-def _cuda_bf16() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) -> TrainResult:
@@ -313,7 +310,3 @@ def summarize(result: TrainResult) -> dict[str, Any]:
         "first_log": train_logs[0] if train_logs else None,
         "last_log": train_logs[-1] if train_logs else None,
     }
-
-
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, indent=2)
