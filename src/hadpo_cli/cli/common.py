@@ -74,6 +74,12 @@ def field_help(model: type, name: str) -> str:
     return model.model_fields[name].description or ""
 
 
+def settings_option(model: type, name: str, *decls: str, **kw: Any) -> Any:
+    """A ``typer.Option`` whose help is the settings field's description (flag from the parameter
+    name unless ``decls`` say otherwise)."""
+    return typer.Option(*decls, help=field_help(model, name), **kw)
+
+
 def field_default(model: type, name: str) -> Any:
     return model.model_fields[name].get_default(call_default_factory=True)
 

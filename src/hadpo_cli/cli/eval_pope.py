@@ -2,49 +2,39 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import typer
-
-from hadpo_cli.cli.common import field_default, field_help, guarded
+from hadpo_cli.cli.common import field_default, guarded, settings_option
 from hadpo_cli.settings.eval_pope import EvalPopeSettings
 
 S = EvalPopeSettings
 
 
-def _opt(name: str, *flags: str, **kw: Any) -> Any:
-    return typer.Option(*flags, help=field_help(S, name), **kw)
+_opt = functools.partial(settings_option, S)
 
 
 @guarded
 def command(
-    model: Annotated[str, _opt("model", "--model")] = field_default(S, "model"),
-    adapter: Annotated[Path | None, _opt("adapter", "--adapter")] = None,
-    llm_model: Annotated[Path | None, _opt("llm_model", "--llm-model")] = None,
-    dtype: Annotated[Literal["auto", "bf16", "fp16", "fp32"], _opt("dtype", "--dtype")] = field_default(
-        S, "dtype"
-    ),
+    model: Annotated[str, _opt("model")] = field_default(S, "model"),
+    adapter: Annotated[Path | None, _opt("adapter")] = None,
+    llm_model: Annotated[Path | None, _opt("llm_model")] = None,
+    dtype: Annotated[Literal["auto", "bf16", "fp16", "fp32"], _opt("dtype")] = field_default(S, "dtype"),
     pope_set: Annotated[
         Literal["random", "popular", "adv", "adversarial", "all"] | None,
         _opt("set", "--set", show_default=False),
     ] = None,
-    pope_path: Annotated[Path | None, _opt("pope_path", "--pope-path")] = None,
-    labels: Annotated[Path | None, _opt("labels", "--labels")] = None,
-    coco_path: Annotated[Path | None, _opt("coco_path", "--coco-path")] = None,
+    pope_path: Annotated[Path | None, _opt("pope_path")] = None,
+    labels: Annotated[Path | None, _opt("labels")] = None,
+    coco_path: Annotated[Path | None, _opt("coco_path")] = None,
     output: Annotated[Path, _opt("output", "--output", "-o")] = field_default(S, "output"),
-    num_beams: Annotated[int, _opt("num_beams", "--num-beams")] = field_default(S, "num_beams"),
-    max_new_tokens: Annotated[int, _opt("max_new_tokens", "--max-new-tokens")] = field_default(
-        S, "max_new_tokens"
-    ),
-    repetition_penalty: Annotated[float, _opt("repetition_penalty", "--repetition-penalty")] = field_default(
-        S, "repetition_penalty"
-    ),
-    batch_size: Annotated[int, _opt("batch_size", "--batch-size")] = field_default(S, "batch_size"),
-    prompt_suffix: Annotated[str, _opt("prompt_suffix", "--prompt-suffix")] = field_default(
-        S, "prompt_suffix"
-    ),
-    parser: Annotated[Literal["pope", "strict"], _opt("parser", "--parser")] = field_default(S, "parser"),
+    num_beams: Annotated[int, _opt("num_beams")] = field_default(S, "num_beams"),
+    max_new_tokens: Annotated[int, _opt("max_new_tokens")] = field_default(S, "max_new_tokens"),
+    repetition_penalty: Annotated[float, _opt("repetition_penalty")] = field_default(S, "repetition_penalty"),
+    batch_size: Annotated[int, _opt("batch_size")] = field_default(S, "batch_size"),
+    prompt_suffix: Annotated[str, _opt("prompt_suffix")] = field_default(S, "prompt_suffix"),
+    parser: Annotated[Literal["pope", "strict"], _opt("parser")] = field_default(S, "parser"),
     json: Annotated[bool, _opt("json", "--json")] = field_default(S, "json"),
 ) -> None:
     """Answer POPE questions with a model (batched, multi-process, resumable), then score them."""

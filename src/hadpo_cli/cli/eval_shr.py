@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,38 +10,33 @@ from typing import Annotated, Any
 
 import typer
 
-from hadpo_cli.cli.common import field_default, field_help, guarded, merge_with_config
+from hadpo_cli.cli.common import field_default, guarded, merge_with_config, settings_option
 from hadpo_cli.console import err, print_json
 from hadpo_cli.settings.eval_shr import EvalShrSettings
 
 S = EvalShrSettings
 
 
-def _opt(name: str, *flags: str, **kw: Any) -> Any:
-    return typer.Option(*flags, help=field_help(S, name), **kw)
+_opt = functools.partial(settings_option, S)
 
 
 @guarded
 def command(
     ctx: typer.Context,
-    model: Annotated[str | None, _opt("model", "--model")] = None,
-    adapter: Annotated[Path | None, _opt("adapter", "--adapter")] = None,
-    llm_model: Annotated[Path | None, _opt("llm_model", "--llm-model")] = None,
-    dtype: Annotated[str, _opt("dtype", "--dtype")] = field_default(S, "dtype"),
-    responses: Annotated[Path | None, _opt("responses", "--responses")] = None,
-    vg_path: Annotated[Path | None, _opt("vg_path", "--vg-path")] = None,
-    shr_path: Annotated[Path | None, _opt("shr_path", "--shr-path")] = None,
+    model: Annotated[str | None, _opt("model")] = None,
+    adapter: Annotated[Path | None, _opt("adapter")] = None,
+    llm_model: Annotated[Path | None, _opt("llm_model")] = None,
+    dtype: Annotated[str, _opt("dtype")] = field_default(S, "dtype"),
+    responses: Annotated[Path | None, _opt("responses")] = None,
+    vg_path: Annotated[Path | None, _opt("vg_path")] = None,
+    shr_path: Annotated[Path | None, _opt("shr_path")] = None,
     output_dir: Annotated[Path | None, _opt("output_dir", "--output-dir", "-o")] = None,
-    num_beams: Annotated[int, _opt("num_beams", "--num-beams")] = field_default(S, "num_beams"),
-    max_new_tokens: Annotated[int, _opt("max_new_tokens", "--max-new-tokens")] = field_default(
-        S, "max_new_tokens"
-    ),
-    repetition_penalty: Annotated[float, _opt("repetition_penalty", "--repetition-penalty")] = field_default(
-        S, "repetition_penalty"
-    ),
-    batch_size: Annotated[int, _opt("batch_size", "--batch-size")] = field_default(S, "batch_size"),
+    num_beams: Annotated[int, _opt("num_beams")] = field_default(S, "num_beams"),
+    max_new_tokens: Annotated[int, _opt("max_new_tokens")] = field_default(S, "max_new_tokens"),
+    repetition_penalty: Annotated[float, _opt("repetition_penalty")] = field_default(S, "repetition_penalty"),
+    batch_size: Annotated[int, _opt("batch_size")] = field_default(S, "batch_size"),
     no_judge: Annotated[bool, _opt("no_judge", "--no-judge")] = field_default(S, "no_judge"),
-    judge_model: Annotated[str, _opt("judge_model", "--judge-model")] = field_default(S, "judge_model"),
+    judge_model: Annotated[str, _opt("judge_model")] = field_default(S, "judge_model"),
     api_key: Annotated[
         str | None,
         _opt("api_key", "--api-key", envvar="OPENAI_API_KEY", show_envvar=False, show_default=False),
@@ -48,21 +44,15 @@ def command(
     base_url: Annotated[
         str | None, _opt("base_url", "--base-url", envvar="OPENAI_BASE_URL", show_envvar=False)
     ] = None,
-    temperature: Annotated[float, _opt("temperature", "--temperature")] = field_default(S, "temperature"),
-    judge_max_tokens: Annotated[int, _opt("judge_max_tokens", "--judge-max-tokens")] = field_default(
-        S, "judge_max_tokens"
-    ),
-    judge_prompt: Annotated[Path | None, _opt("judge_prompt", "--judge-prompt")] = None,
-    judge_runs: Annotated[int, _opt("judge_runs", "--judge-runs")] = field_default(S, "judge_runs"),
+    temperature: Annotated[float, _opt("temperature")] = field_default(S, "temperature"),
+    judge_max_tokens: Annotated[int, _opt("judge_max_tokens")] = field_default(S, "judge_max_tokens"),
+    judge_prompt: Annotated[Path | None, _opt("judge_prompt")] = None,
+    judge_runs: Annotated[int, _opt("judge_runs")] = field_default(S, "judge_runs"),
     concurrency: Annotated[int, _opt("concurrency", "--concurrency", "-j")] = field_default(S, "concurrency"),
-    max_retries: Annotated[int, _opt("max_retries", "--max-retries")] = field_default(S, "max_retries"),
-    retry_backoff: Annotated[float, _opt("retry_backoff", "--retry-backoff")] = field_default(
-        S, "retry_backoff"
-    ),
-    request_timeout: Annotated[float, _opt("request_timeout", "--request-timeout")] = field_default(
-        S, "request_timeout"
-    ),
-    max_reasks: Annotated[int, _opt("max_reasks", "--max-reasks")] = field_default(S, "max_reasks"),
+    max_retries: Annotated[int, _opt("max_retries")] = field_default(S, "max_retries"),
+    retry_backoff: Annotated[float, _opt("retry_backoff")] = field_default(S, "retry_backoff"),
+    request_timeout: Annotated[float, _opt("request_timeout")] = field_default(S, "request_timeout"),
+    max_reasks: Annotated[int, _opt("max_reasks")] = field_default(S, "max_reasks"),
     config: Annotated[
         Path | None,
         typer.Option("--config", help="YAML file of settings; flags given on the command line win."),

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from hadpo_cli.cli.common import field_default as d
-from hadpo_cli.cli.common import field_help as h
-from hadpo_cli.cli.common import guarded, merge_with_config
+from hadpo_cli.cli.common import guarded, merge_with_config, settings_option
 from hadpo_cli.settings.train import TrainSettings as T
 
-
-def _opt(name: str, *decls: str, **kw: object) -> typer.models.OptionInfo:
-    return typer.Option(*decls, help=h(T, name), **kw)  # type: ignore[arg-type]
+_opt = functools.partial(settings_option, T)
 
 
 @guarded
