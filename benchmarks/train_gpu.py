@@ -39,34 +39,13 @@ def main() -> None:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(json.dumps({"benchmark": "train_gpu", "error": "no CUDA device"}))
         sys.exit(1)
-    from peft import LoraConfig, get_peft_model
-
-    from hadpo_cli.models.instructblip import InstructBlipFamily
-    from hadpo_cli.models.shapes import random_instructblip
-    from hadpo_cli.training.dpo_loss import dpo_loss
-    from hadpo_cli.training.dpo_model import DPOModel
+    from _dpo_setup import dpo_step_loss, lora_dpo_model, random_pairs
 
     dev = torch.device(args.device)
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     t0 = time.perf_counter()
-    vlm = random_instructblip(args.preset, dtype=dtype, device=dev)
+    model, vlm = lora_dpo_model(args.preset, dtype=dtype, device=dev)
     build_s = time.perf_counter() - t0
-    for p in vlm.parameters():
-        p.requires_grad_(False)
-    family = InstructBlipFamily(vlm, processor=None)
-    peft_model = get_peft_model(
-        vlm,
-        LoraConfig(
-            r=64,
-            lora_alpha=16,
-            lora_dropout=0.05,
-            target_modules=family.lora_target_regex(["q_proj", "k_proj", "v_proj"]),
-        ),
-    )
-    for p in peft_model.parameters():
-        if p.requires_grad:
-            p.data = p.data.to(dtype)
-    model = DPOModel(peft_model, family).train()
     if args.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -75,29 +54,10 @@ def main() -> None:
     cfg = vlm.config
     b, q = args.pairs, cfg.num_query_tokens
     n_text = args.prompt_tokens + args.answer_tokens
-    size = cfg.vision_config.image_size
-    g = torch.Generator(device="cpu").manual_seed(0)
-    batch = {
-        "pixel_values": torch.randn(b, 3, size, size, generator=g).to(dev, dtype),
-        "qformer_input_ids": torch.randint(1, 1000, (b, args.prompt_tokens), generator=g).to(dev),
-        "text_ids": torch.randint(3, cfg.text_config.vocab_size - 2, (2 * b, n_text), generator=g).to(dev),
-    }
-    batch["qformer_attention_mask"] = torch.ones_like(batch["qformer_input_ids"])
-    batch["text_attention_mask"] = torch.ones_like(batch["text_ids"])
-    answer_mask = torch.zeros_like(batch["text_ids"])
-    answer_mask[:, args.prompt_tokens :] = 1
-    batch["answer_mask"] = answer_mask
-    ref = {"ref_chosen_logps": torch.zeros(b, device=dev), "ref_rejected_logps": torch.zeros(b, device=dev)}
+    batch = random_pairs(cfg, b, args.prompt_tokens, args.answer_tokens, device=dev, dtype=dtype)
 
     def step(precomputed: bool) -> None:
-        out = model(**batch, **(ref if precomputed else {}))
-        loss = dpo_loss(
-            out["policy_chosen_logps"],
-            out["policy_rejected_logps"],
-            out["ref_chosen_logps"],
-            out["ref_rejected_logps"],
-        ).losses.mean()
-        loss.backward()
+        dpo_step_loss(model, batch, precomputed=precomputed).backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)

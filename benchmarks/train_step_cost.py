@@ -32,43 +32,17 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from peft import LoraConfig, get_peft_model
-
-    from hadpo_cli.models.instructblip import InstructBlipFamily
-    from hadpo_cli.models.shapes import random_instructblip
-    from hadpo_cli.training.dpo_loss import dpo_loss
-    from hadpo_cli.training.dpo_model import DPOModel
+    from _dpo_setup import dpo_step_loss, lora_dpo_model, random_pairs
 
     torch.manual_seed(0)
-    vlm = random_instructblip(args.preset)
-    for p in vlm.parameters():
-        p.requires_grad_(False)
-    family = InstructBlipFamily(vlm, processor=None)
-    peft_model = get_peft_model(
-        vlm,
-        LoraConfig(
-            r=64, lora_alpha=16, target_modules=family.lora_target_regex(["q_proj", "k_proj", "v_proj"])
-        ),
-    )
-    model = DPOModel(peft_model, family).train()
+    model, vlm = lora_dpo_model(args.preset)
+    peft_model = model.peft_model
     cfg = vlm.config
     b, q = args.pairs, cfg.num_query_tokens
     n_text = args.prompt_tokens + args.answer_tokens
-    size = cfg.vision_config.image_size
-    pixel = torch.randn(b, 3, size, size)
-    qf_ids = torch.randint(1, 1000, (b, args.prompt_tokens))
-    text_ids = torch.randint(3, cfg.text_config.vocab_size - 2, (2 * b, n_text))
-    text_mask = torch.ones_like(text_ids)
-    answer_mask = torch.zeros_like(text_ids)
-    answer_mask[:, args.prompt_tokens :] = 1
-    batch = dict(
-        pixel_values=pixel,
-        qformer_input_ids=qf_ids,
-        qformer_attention_mask=torch.ones_like(qf_ids),
-        text_ids=text_ids,
-        text_attention_mask=text_mask,
-        answer_mask=answer_mask,
-    )
+    batch = random_pairs(cfg, b, args.prompt_tokens, args.answer_tokens)
+    pixel, qf_ids, text_ids = batch["pixel_values"], batch["qformer_input_ids"], batch["text_ids"]
+    text_mask, answer_mask = batch["text_attention_mask"], batch["answer_mask"]
     full_ids = torch.cat([torch.full((2 * b, q), cfg.image_token_index), text_ids], dim=1)
     labels = full_ids.clone()
     labels[:, : q + args.prompt_tokens] = -100
@@ -85,17 +59,7 @@ def main() -> None:
         out.loss.backward()
 
     def dpo(precomputed: bool) -> None:
-        extra = (
-            {"ref_chosen_logps": torch.zeros(b), "ref_rejected_logps": torch.zeros(b)} if precomputed else {}
-        )
-        out = model(**batch, **extra)
-        loss = dpo_loss(
-            out["policy_chosen_logps"],
-            out["policy_rejected_logps"],
-            out["ref_chosen_logps"],
-            out["ref_rejected_logps"],
-        ).losses.mean()
-        loss.backward()
+        dpo_step_loss(model, batch, precomputed=precomputed).backward()
 
     def policy_only() -> None:
         img = model.image_embeddings(batch)
