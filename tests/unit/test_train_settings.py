@@ -96,3 +96,12 @@ def test_disable_dropout_zeroes_every_dropout_layer():
     model.train()
     x = torch.ones(3, 4)
     assert torch.equal(model(x), model(x))
+
+
+def test_a_bad_flag_is_named_as_a_flag_even_with_a_config_file(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("vg_path: /data/vg\noutput-dir: out\npope-data: p.json\nlearning-rate: -1\n")
+    flag = _run(["--config", str(cfg), "--beta", "-1", "--learning-rate", "1e-5"])
+    assert flag.exit_code == 2 and "error: --beta:" in flag.output and str(cfg) not in flag.output
+    from_file = _run(["--config", str(cfg)])
+    assert from_file.exit_code == 2 and f"{cfg}: learning_rate:" in from_file.output

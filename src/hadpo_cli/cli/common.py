@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -116,22 +115,15 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
 
 def merge_with_config(
     ctx: typer.Context, values: dict[str, Any], config: Path | None, *, skip: tuple[str, ...] = ("config",)
-) -> tuple[dict[str, Any], str | None]:
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Explicit flags win over the config file, which wins over defaults.
 
-    Returns the merged values and the config's name (for error messages), or None.
+    Returns the merged values and, for each value taken from the file, the file's name (so an
+    error names the file for those and the flag for the rest).
     """
     values = {k: v for k, v in values.items() if k not in skip}
     if config is None:
-        return values, None
-    from_file = load_yaml_config(config)
+        return values, {}
     typed = explicit_params(ctx)
-    merged = dict(values)
-    for key, value in from_file.items():
-        if key not in typed:
-            merged[key] = value
-    return merged, str(config)
-
-
-def stdout_is_pipe() -> bool:
-    return not sys.stdout.isatty()
+    from_file = {k: v for k, v in load_yaml_config(config).items() if k not in typed}
+    return {**values, **from_file}, dict.fromkeys(from_file, str(config))

@@ -65,8 +65,8 @@ def command(
     values = {k: v for k, v in ctx.params.items() if k not in ("json_output",)}
     # Unset optional flags stay out, so the settings' own checks name what is missing.
     values = {k: v for k, v in values.items() if v is not None}
-    merged, source = merge_with_config(ctx, values, config)
-    settings = EvalShrSettings.build(merged, source=source)
+    merged, sources = merge_with_config(ctx, values, config)
+    settings = EvalShrSettings.build(merged, sources=sources)
 
     from hadpo_cli.evaluation import shr  # after validation: --help and flag errors stay fast
 

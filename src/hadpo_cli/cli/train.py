@@ -70,8 +70,8 @@ def command(
     values = {k: v for k, v in locals().items() if k not in ("ctx", "config", "json_out")}
     # Unset optional flags must not mask values coming from --config.
     values = {k: v for k, v in values.items() if v is not None}
-    merged, source = merge_with_config(ctx, values, config)
-    settings = T.build(merged, source=source)
+    merged, sources = merge_with_config(ctx, values, config)
+    settings = T.build(merged, sources=sources)
 
     from hadpo_cli.console import print_json
     from hadpo_cli.training.run import run_train, summarize

@@ -32,26 +32,28 @@ class Settings(BaseModel):
         return out
 
     @classmethod
-    def build(cls: type[S], values: dict[str, Any], *, source: str | None = None) -> S:
-        """Validate ``values``; a failure becomes one :class:`UserError` line naming the flag."""
+    def build(cls: type[S], values: dict[str, Any], *, sources: dict[str, str] | None = None) -> S:
+        """Validate ``values``; a failure becomes one :class:`UserError` line naming the flag, or
+        the config file when ``sources`` says the bad value came from one."""
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise UserError(describe_validation_error(exc, source=source)) from None
+            raise UserError(describe_validation_error(exc, sources=sources or {})) from None
 
 
-def describe_validation_error(exc: ValidationError, *, source: str | None = None) -> str:
+def describe_validation_error(exc: ValidationError, *, sources: dict[str, str]) -> str:
     first = exc.errors()[0]
     loc = first.get("loc") or ()
     msg = first.get("msg", "invalid value")
+    key = str(loc[0]) if loc else ""
+    source = sources.get(key)
     if first.get("type") == "extra_forbidden" and loc:
         where = f"{source}: " if source else ""
-        return f"{where}unknown setting {str(loc[0])!r}"
+        return f"{where}unknown setting {key!r}"
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if loc:
-        name = flag_name(str(loc[0]))
-        prefix = f"{source}: {loc[0]}" if source else name
+        prefix = f"{source}: {key}" if source else flag_name(key)
         extra = (
             f" (got {first['input']!r})" if "input" in first and not isinstance(first["input"], dict) else ""
         )
