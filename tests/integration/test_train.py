@@ -76,6 +76,40 @@ def test_reference_shares_the_policy_weights(parts):
     assert total - lora == plain
 
 
+def test_reference_is_the_policy_with_the_adapter_off_not_a_copy(parts, monkeypatch):
+    import copy
+
+    _, model, batch = parts
+    b_weights = [p for n, p in model.named_parameters() if "lora_B" in n]
+    with torch.no_grad():
+        for p in b_weights:
+            p.normal_(0, 0.5)  # a trained adapter: policy and reference now differ
+    try:
+
+        def no_copies(*args, **kwargs):
+            raise AssertionError("the reference must not be a copy of the model")
+
+        monkeypatch.setattr(copy, "deepcopy", no_copies)
+        with torch.no_grad():
+            out = model(**batch)
+            img = model.image_embeddings(batch)
+            with model.peft_model.disable_adapter():
+                base, _ = model.sequence_logps(
+                    torch.cat([img, img]),
+                    batch["text_ids"],
+                    batch["text_attention_mask"],
+                    batch["answer_mask"],
+                )
+        n = img.shape[0]
+        torch.testing.assert_close(out["ref_chosen_logps"], base[:n])
+        torch.testing.assert_close(out["ref_rejected_logps"], base[n:])
+        assert not torch.allclose(out["policy_chosen_logps"], out["ref_chosen_logps"])
+    finally:
+        with torch.no_grad():
+            for p in b_weights:
+                p.zero_()
+
+
 def test_answer_logps_match_the_full_hf_forward(parts):
     """Our sequence assembly (image tokens, BOS+prompt, answer+EOS) and the sparse head give the
     same numbers as InstructBLIP's own forward on full logits."""
@@ -162,14 +196,23 @@ def test_train_cli_writes_adapter_state_and_settings(tiny_model_dir, demo_data, 
 
 
 def test_every_trainable_parameter_changes(tiny_model_dir, demo_data, tmp_path):
+    from transformers import TrainerCallback
+
     from hadpo_cli.training.run import run_train
 
-    run_train(settings_for(tiny_model_dir, demo_data, tmp_path / "a", max_steps=3))
-    weights = load_file(tmp_path / "a" / "adapter_model.safetensors")
-    # LoRA B starts at zero: a trained adapter has every B (and A) away from its init.
-    for name, tensor in weights.items():
-        if "lora_B" in name:
-            assert tensor.abs().sum() > 0, name
+    seen: dict[str, dict[str, torch.Tensor]] = {}
+
+    class Snapshot(TrainerCallback):
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            seen["before"] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+        def on_train_end(self, args, state, control, model=None, **kwargs):
+            seen["after"] = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    run_train(settings_for(tiny_model_dir, demo_data, tmp_path / "a", max_steps=3), callbacks=[Snapshot()])
+    assert seen["before"].keys() == seen["after"].keys() and seen["before"]
+    for name, before in seen["before"].items():  # LoRA A and B alike
+        assert not torch.equal(before, seen["after"][name]), name
 
 
 def test_forty_steps_loss_falls_and_accuracy_rises(tiny_model_dir, demo_data, tmp_path):

@@ -20,8 +20,9 @@ def test_only_generated_tokens_are_penalised():
 
 def test_nothing_generated_yet_changes_nothing():
     scores = torch.randn(2, 10)
+    before = scores.clone()
     out = NewTokenRepetitionPenalty(1.5, prompt_length=4)(torch.zeros(2, 4, dtype=torch.long), scores)
-    assert torch.equal(out, scores)
+    assert torch.equal(out, before) and torch.equal(scores, before)
 
 
 def test_penalty_must_be_positive():

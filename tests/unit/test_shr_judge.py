@@ -235,7 +235,8 @@ def test_429_waits_for_retry_after_then_succeeds(tmp_path):
     with keyword_judge({"zebra": ["429", "ok"]}, retry_after="0.3") as server:
         result = shr.run(settings(paths, server, retry_backoff=5.0))  # Retry-After wins over backoff
     t = server.times["zebra"]
-    assert len(t) == 2 and t[1] - t[0] >= 0.28
+    # 0.3 s as the server said, not the 2.5-5 s the backoff alone would wait
+    assert len(t) == 2 and 0.28 <= t[1] - t[0] < 2.0
     assert result.status_counts == {"judged": 3} and result.metrics["unjudged_sentences"] == 0
 
 

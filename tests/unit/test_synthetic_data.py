@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import numpy as np
@@ -200,9 +199,6 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
     assert a["hadpo/desc_data.json"] != c["hadpo/desc_data.json"]
 
 
-def test_fast_and_refuses_too_few_images(tmp_path):
-    start = time.perf_counter()
-    write_demo_data(tmp_path / "timed")
-    assert time.perf_counter() - start < 2.0
+def test_refuses_too_few_images(tmp_path):
     with pytest.raises(ValueError, match="at least 4"):
         write_demo_data(tmp_path / "tiny", n_images=3)
