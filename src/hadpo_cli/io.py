@@ -59,9 +59,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 raise UserError(f"{where(name, lineno)}: JSON nested too deeply") from None
 
 
-def read_jsonl(path: str | Path, *, allow_empty: bool = False) -> list[tuple[int, Any]]:
+def read_jsonl(path: str | Path) -> list[tuple[int, Any]]:
     rows = list(iter_jsonl(path))
-    if not rows and not allow_empty:
+    if not rows:
         raise UserError(f"{display_name(path)}: file is empty")
     return rows
 

@@ -169,7 +169,10 @@ def test_score_stage_rescores_the_eval_answers_and_refuses_a_mismatch(tmp_path):
             for i, r in enumerate(rows)
         )
     )
-    evaluated = {**score_answers(answers, labels, "pope"), "answers": str(answers), "labels": str(labels)}
+    from hadpo_cli.data.pope_labels import read_pope_labels
+
+    scored = score_answers(answers, read_pope_labels(labels), labels, "pope")
+    evaluated = {**scored, "answers": str(answers), "labels": str(labels)}
     ctx.outputs["pope_metrics"] = tmp_path / "answers.metrics.json"
     ctx.outputs["pope_metrics"].write_text(json.dumps({"splits": {"adversarial": evaluated}}))
 

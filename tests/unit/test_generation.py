@@ -18,7 +18,7 @@ from hadpo_cli.evaluation.generation import (
     by_prompt_length,
     gather,
     generate_all,
-    merge_records,
+    in_request_order,
     part_files,
     part_path,
     pending,
@@ -137,12 +137,12 @@ def test_read_done_unions_final_and_parts_first_copy_wins(tmp_path):
     assert set(done) == {"1", "2", "3"} and done["1"]["text"] == "final"
 
 
-def test_merge_records_orders_by_request_and_dedupes():
+def test_records_come_back_in_request_order_and_a_missing_one_is_an_error():
     reqs = make_requests(3)
-    records = [{KEY: 3, "t": "c"}, {KEY: 1, "t": "a"}, {KEY: 3, "t": "again"}, {KEY: 2, "t": "b"}]
-    assert [r["t"] for r in merge_records(reqs, records, KEY)] == ["a", "b", "c"]
+    done = {"3": {KEY: 3, "t": "c"}, "1": {KEY: 1, "t": "a"}, "2": {KEY: 2, "t": "b"}}
+    assert [r["t"] for r in in_request_order(reqs, done)] == ["a", "b", "c"]
     with pytest.raises(ValueError, match="no result"):
-        merge_records(reqs, records[:2], KEY)
+        in_request_order(reqs, {k: done[k] for k in ("3", "1")})
 
 
 def test_gather_writes_request_order_and_removes_parts(tmp_path):

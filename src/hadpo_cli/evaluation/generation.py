@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +71,13 @@ class GenerationResult:
     output: Path
     total: int  # requests in this run
     generated: int  # answered by this invocation, over all processes
-    reused: int  # found already answered (resume)
     seconds: float  # generation time on this process, model loading excluded
     load_seconds: float  # model loading on this process (0 when nothing was left to do)
+
+    @property
+    def reused(self) -> int:
+        """Found already answered (resume)."""
+        return self.total - self.generated
 
 
 class BatchGenerator(Protocol):
@@ -244,20 +248,17 @@ def check_same_fields(
 _MISSING = object()
 
 
-def merge_records(
-    requests: Sequence[GenerationRequest], records: Iterable[Mapping[str, Any]], key_field: str
+def in_request_order(
+    requests: Sequence[GenerationRequest], done: Mapping[str, Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
-    """One record per request, in request order; the first record of a key wins.
+    """One record per request, in request order (``done`` as :func:`read_done` returns it).
 
     Raises ``ValueError`` if a request has no record (a process did not finish its share).
     """
-    by_key: dict[str, Mapping[str, Any]] = {}
-    for record in records:
-        by_key.setdefault(key_of(record[key_field]), record)
-    missing = [r.key for r in requests if key_of(r.key) not in by_key]
+    missing = [r.key for r in requests if key_of(r.key) not in done]
     if missing:
         raise ValueError(f"{len(missing)} request(s) have no result, first {missing[0]!r}")
-    return [by_key[key_of(r.key)] for r in requests]
+    return [done[key_of(r.key)] for r in requests]
 
 
 def gather(output: Path, requests: Sequence[GenerationRequest], key_field: str) -> None:
@@ -267,11 +268,8 @@ def gather(output: Path, requests: Sequence[GenerationRequest], key_field: str) 
     disk at least once.
     """
     parts = part_files(output)
-    records = [*read_records(output, key_field)]
-    for part in parts:
-        records.extend(read_records(part, key_field))
-    merged = merge_records(requests, records, key_field)
-    atomic_write_text(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in merged))
+    ordered = in_request_order(requests, read_done(output, key_field))
+    atomic_write_text(output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ordered))
     for part in parts:
         part.unlink(missing_ok=True)
 
@@ -486,13 +484,15 @@ def _generate_locked(
     check_no_foreign(done, requests, output, key_field)
     check_same_fields(done, requests, output, key_field)
     todo = pending(requests, done)
-    counter = _GlobalCounter(output, dist.world)
+    show = show_progress and dist.is_main and bool(todo)
+    # Only the main process shows a bar; with several processes it counts their part files.
+    counter = _GlobalCounter(output, dist.world) if show and dist.world > 1 else None
     # Everyone has read the same state before anyone appends, so everyone shards the same list.
     dist.barrier()
 
     mine = by_prompt_length(shard(todo, dist.rank, dist.world))
     load_seconds = seconds = 0.0
-    with _make_progress(show_progress and dist.is_main and bool(todo)) as progress:
+    with _make_progress(show) as progress:
         task = progress.add_task(description, total=len(todo))
         if mine:
             started = time.perf_counter()
@@ -513,12 +513,12 @@ def _generate_locked(
                         sink.write(record)
                         if on_record is not None:
                             on_record(record)
-                    if dist.world > 1:
+                    if counter is not None:
                         progress.update(task, completed=counter.done())
                     else:
                         progress.advance(task, len(group))
             seconds = time.perf_counter() - started
-        if dist.is_main and dist.world > 1:
+        if counter is not None:
             _follow_others(progress, task, counter, len(todo))
     dist.barrier()
     if dist.is_main:
@@ -528,7 +528,6 @@ def _generate_locked(
         output=output,
         total=len(requests),
         generated=len(todo),
-        reused=len(requests) - len(todo),
         seconds=seconds,
         load_seconds=load_seconds,
     )

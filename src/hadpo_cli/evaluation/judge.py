@@ -114,12 +114,6 @@ class OpenAIJudge:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def __aenter__(self) -> OpenAIJudge:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     async def judge(self, prompt: str) -> str:
         """The reply text; retries transient failures, raises :class:`JudgeUnavailable` after the bound."""
         attempt = 0

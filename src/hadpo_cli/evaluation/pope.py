@@ -20,16 +20,21 @@ from hadpo_cli.console import err
 from hadpo_cli.data.pope_labels import PopeLabel, join_answers, read_answers, read_pope_labels
 from hadpo_cli.data.visual_genome import check_images_exist
 from hadpo_cli.errors import UserError
+from hadpo_cli.evaluation.eval_model import (
+    LazyModel,
+    fingerprint,
+    generation_options,
+    has_results,
+    refuse_other_settings,
+)
 from hadpo_cli.evaluation.generation import (
     BatchGenerator,
     Dist,
-    GenerationOptions,
     GenerationRequest,
     GenerationResult,
     generate_all,
-    part_files,
 )
-from hadpo_cli.io import atomic_write_json, read_json
+from hadpo_cli.io import atomic_write_json
 from hadpo_cli.metrics.score_run import score_pairs
 from hadpo_cli.settings.eval_pope import GENERATION_FIELDS, EvalPopeSettings
 
@@ -135,73 +140,27 @@ def pope_record(request: GenerationRequest, answer: str) -> dict[str, Any]:
     }
 
 
-# -- resume safety -------------------------------------------------------------------------------
-def generation_fingerprint(settings: EvalPopeSettings) -> dict[str, Any]:
-    public = settings.public_dict()
-    return _canonical({name: public[name] for name in GENERATION_FIELDS})
-
-
-def _canonical(fields: dict[str, Any]) -> dict[str, Any]:
-    from hadpo_cli.settings.model_source import canonical_model_ref
-
-    return {
-        k: canonical_model_ref(v) if k in ("model", "adapter", "llm_model") else v for k, v in fields.items()
-    }
-
-
+# -- scoring -------------------------------------------------------------------------------------
 def check_resume_settings(
     settings: EvalPopeSettings, plans: Sequence[SplitPlan], settings_path: Path
 ) -> None:
-    """Refuse to resume answers made with other generation settings: the file would mix two runs."""
-    has_answers = any(p.answers.exists() or part_files(p.answers) for p in plans)
-    if not has_answers or not settings_path.exists():
-        return
-    previous = read_json(settings_path)
-    if not isinstance(previous, dict):
-        return
-    previous = _canonical(previous)
-    now = generation_fingerprint(settings)
-    for name, value in now.items():
-        if name in previous and previous[name] != value:
-            flag = "--" + name.replace("_", "-")
-            raise UserError(
-                f"{settings_path}: the answers beside it were made with {flag} {previous[name]!r}, not {value!r};"
-                " rerun with the same settings to resume, or pass another --output"
-            )
+    """Answers already there were made with the settings recorded beside them."""
+    if any(has_results(plan.answers) for plan in plans):
+        refuse_other_settings(
+            settings_path,
+            fingerprint(settings, GENERATION_FIELDS),
+            results=f"the answers beside {settings_path}",
+            elsewhere="--output",
+        )
 
 
-# -- scoring -------------------------------------------------------------------------------------
-def score_answers(answers: Path, labels: Path, parser: str) -> dict[str, Any]:
+def score_answers(answers: Path, labels: list[PopeLabel], labels_name: Path, parser: str) -> dict[str, Any]:
     """The metrics of an answers file, read back from disk through the code of `hadpo score`."""
-    pairs = join_answers(
-        read_answers(answers), read_pope_labels(labels), answers_name=answers, labels_name=labels
-    )
+    pairs = join_answers(read_answers(answers), labels, answers_name=answers, labels_name=labels_name)
     return score_pairs(pairs, parser)
 
 
 # -- the run -------------------------------------------------------------------------------------
-class LazyModel:
-    """Loads the model on first use only, once for all splits: a finished rerun loads nothing."""
-
-    def __init__(self, settings: EvalPopeSettings, dist: Dist, options: GenerationOptions):
-        self.settings, self.dist, self.options = settings, dist, options
-        self._generator: BatchGenerator | None = None
-
-    def __call__(self) -> BatchGenerator:
-        if self._generator is None:
-            from hadpo_cli.evaluation.generation import VLMGenerator
-            from hadpo_cli.models.loading import load_vlm_for_eval
-
-            if self.dist.is_main:
-                err.print(f"loading {self.settings.model}")
-            s = self.settings
-            loaded = load_vlm_for_eval(
-                s.model, adapter=s.adapter, llm_model=s.llm_model, dtype=s.dtype, device=self.dist.device
-            )
-            self._generator = VLMGenerator(loaded, self.options)
-        return self._generator
-
-
 def run(
     settings: EvalPopeSettings,
     *,
@@ -230,9 +189,7 @@ def run(
         from hadpo_cli.evaluation.generation import current_dist
 
         dist = current_dist()
-    options = GenerationOptions(
-        settings.num_beams, settings.max_new_tokens, settings.batch_size, settings.repetition_penalty
-    )
+    options = generation_options(settings)
 
     def write_settings() -> None:
         if dist.is_main:
@@ -262,7 +219,7 @@ def run(
     summary = {
         "splits": {
             plan.name: {
-                **score_answers(plan.answers, plan.labels, settings.parser),
+                **score_answers(plan.answers, labels[plan.name], plan.labels, settings.parser),
                 "answers": str(plan.answers),
                 "labels": str(plan.labels),
             }

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -281,7 +280,6 @@ class JudgeProgress:
     total: int
     done: int = 0
     in_flight: int = 0
-    cached: int = 0
     judge: Judge | None = None
     update: Callable[[JudgeProgress], None] = _no_update
 
@@ -328,8 +326,6 @@ async def judge_item(
                 finally:
                     progress.in_flight -= 1
             cache.put(key, reply, image_id=item.image_id, run=run, attempt=attempt)
-        else:
-            progress.cached += 1
         try:
             labels = parse_judgement(reply, n)
         except MalformedJudgement as exc:
@@ -461,9 +457,10 @@ async def _judge_with(
     return runs, int(getattr(judge, "requests", 0))
 
 
-def is_main_process() -> bool:
-    """Rank 0 of ``torchrun`` / ``accelerate launch`` (both set RANK), or a lone process."""
-    return int(os.environ.get("RANK", "0")) == 0
+def _main_process() -> bool:
+    from hadpo_cli.evaluation.generation import current_dist  # torch is loaded already: we described
+
+    return current_dist().is_main
 
 
 def run(
@@ -476,7 +473,7 @@ def run(
     inputs = load_inputs(s)
     responses = get_responses(s, inputs)
     out = Path(s.output_dir)
-    if s.model is not None and not is_main_process():
+    if s.model is not None and not _main_process():
         # Under torchrun / accelerate launch every process helps describe; only one judges.
         return ShrResult(metrics={}, output_dir=out, helper_process=True)
     items = build_items(inputs, responses, with_prompts=not s.no_judge)
