@@ -12,6 +12,12 @@ class UserError(Exception):
     exit_code = 2
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (library errors can run to pages)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def where(path: object, line: int | None = None) -> str:
     """``file`` or ``file:line``, the prefix every data error starts with."""
     return f"{path}:{line}" if line is not None else str(path)

@@ -128,6 +128,12 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def refuse_nonempty_dir(final: str | Path, *, overwrite: bool) -> None:
+    final = Path(final)
+    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
+        raise UserError(f"{final}: already exists and is not empty (pass --overwrite to replace it)")
+
+
 @contextlib.contextmanager
 def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling directory; on success it replaces ``final`` in one rename.
@@ -135,8 +141,7 @@ def atomic_dir(final: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     On any failure the temporary directory is removed and ``final`` is untouched.
     """
     final = Path(final)
-    if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:
-        raise UserError(f"{final}: already exists and is not empty (pass --overwrite to replace it)")
+    refuse_nonempty_dir(final, overwrite=overwrite)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     tmp.chmod(0o777 & ~_UMASK)  # mkdtemp makes 0700: a merged model must be loadable by others

@@ -328,3 +328,26 @@ def test_eval_with_adapter_generates(setup: Setup) -> None:
     inputs = loaded.family.generation_inputs([merging.probe_image()], ["Is there a red circle in the image?"])
     ids = loaded.model.generate(**inputs, max_new_tokens=3, do_sample=False)
     assert ids.shape[1] > inputs["input_ids"].shape[1]
+
+
+def test_merge_loads_a_checkpoint_without_image_token_index(demo_data, tmp_path):
+    """The merge loads the VLM through the same path as train and eval (image token fixed up)."""
+    from hadpo_cli.models.merging import run_merge
+    from hadpo_cli.models.tiny import build_tiny_instructblip, build_tiny_tokenizers
+    from hadpo_cli.settings.merge import MergeSettings
+    from hadpo_cli.settings.train import TrainSettings
+    from hadpo_cli.training.run import run_train
+
+    model, processor = build_tiny_instructblip()
+    llm_tok, _ = build_tiny_tokenizers()
+    model.resize_token_embeddings(len(llm_tok))
+    model.config.image_token_index = None
+    base = tmp_path / "old-base"
+    model.save_pretrained(base)
+    processor.save_pretrained(base)
+    llm_tok.save_pretrained(base)
+    run_train(TrainSettings(model=str(base), pope_data=demo_data.pope_data, vg_path=demo_data.vg,
+                            output_dir=tmp_path / "ad", max_steps=1, learning_rate=1e-2, lora_r=4,
+                            gradient_accumulation_steps=1))  # fmt: skip
+    report = run_merge(MergeSettings(adapter=tmp_path / "ad", base=str(base), output=tmp_path / "merged"))
+    assert report["verification"]["passed"]

@@ -92,7 +92,7 @@ def test_missing_config(tmp_path: Path) -> None:
 def test_bad_config_json(tmp_path: Path) -> None:
     adapter = write_adapter(tmp_path / "a", PUBLISHED_LM)
     (adapter / "adapter_config.json").write_text("{not json")
-    with pytest.raises(UserError, match="adapter_config.json: not valid JSON"):
+    with pytest.raises(UserError, match=r"adapter_config.json:\d+: not valid JSON"):
         detect_adapter_layout(adapter)
 
 

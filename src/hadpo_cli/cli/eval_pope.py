@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from hadpo_cli.cli.common import field_default, guarded, settings_option
+from hadpo_cli.models.loading import DType
 from hadpo_cli.settings.eval_pope import EvalPopeSettings
 
 S = EvalPopeSettings
@@ -20,7 +21,7 @@ def command(
     model: Annotated[str, _opt("model")] = field_default(S, "model"),
     adapter: Annotated[Path | None, _opt("adapter")] = None,
     llm_model: Annotated[Path | None, _opt("llm_model")] = None,
-    dtype: Annotated[Literal["auto", "bf16", "fp16", "fp32"], _opt("dtype")] = field_default(S, "dtype"),
+    dtype: Annotated[DType, _opt("dtype")] = field_default(S, "dtype"),
     pope_set: Annotated[
         Literal["random", "popular", "adv", "adversarial", "all"] | None,
         _opt("set", "--set", show_default=False),

@@ -43,7 +43,6 @@ class _Item:
     """One validated record before its image id is resolved to a file."""
 
     file: Path
-    index: int
     image_id: int
     prompt: str
     chosen: str
@@ -92,7 +91,7 @@ def _read_pope(path: Path) -> list[_Item]:
         # The model already answered these right, so there is nothing to prefer (as the release does).
         if fields.flag("correct"):
             continue
-        items.append(_Item(path, index, image_id, question, chosen, rejected, "pope"))
+        items.append(_Item(path, image_id, question, chosen, rejected, "pope"))
     return items
 
 
@@ -108,7 +107,7 @@ def _read_desc(path: Path, seed: int) -> list[_Item]:
         chosen = _one_line(rng.choice(chosen_options))
         rejected = _one_line(rng.choice(rejected_options))
         prompt = rng.choice(DESC_PROMPTS)
-        items.append(_Item(path, index, image_id, prompt, chosen, rejected, "desc"))
+        items.append(_Item(path, image_id, prompt, chosen, rejected, "desc"))
     return items
 
 

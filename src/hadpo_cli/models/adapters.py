@@ -12,13 +12,13 @@ The same weights fit either way; only the module they are applied to differs.
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from hadpo_cli.errors import UserError
+from hadpo_cli.errors import UserError, first_line
+from hadpo_cli.io import read_json, require_dict
 
 if TYPE_CHECKING:
     from hadpo_cli.models.loading import LoadedVLM
@@ -44,13 +44,7 @@ def read_adapter_config(adapter_dir: str | Path) -> dict[str, Any]:
     config_path = path / CONFIG_NAME
     if not config_path.is_file():
         raise UserError(f"{path}: not a peft adapter directory (no {CONFIG_NAME})")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{config_path}: not valid JSON ({exc})") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{config_path}: expected a JSON object")
-    return config
+    return require_dict(read_json(config_path), config_path, None)
 
 
 def adapter_weight_file(adapter_dir: str | Path) -> Path:
@@ -74,7 +68,7 @@ def adapter_keys(adapter_dir: str | Path) -> list[str]:
 
         state = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # a corrupt file raises whatever its reader raises
-        raise UserError(f"{weights}: cannot read adapter weights ({_first_line(exc)})") from None
+        raise UserError(f"{weights}: cannot read adapter weights ({first_line(exc)})") from None
     if not isinstance(state, dict):
         raise UserError(f"{weights}: expected a state dict, got {type(state).__name__}")
     return [str(k) for k in state]
@@ -125,7 +119,7 @@ def apply_adapter(module: Any, adapter_dir: str | Path) -> Any:
     try:
         config = PeftConfig.from_pretrained(str(adapter_dir))
     except (ValueError, TypeError, OSError) as exc:
-        raise UserError(f"{adapter_dir}: not a usable peft adapter config ({_first_line(exc)})") from None
+        raise UserError(f"{adapter_dir}: not a usable peft adapter config ({first_line(exc)})") from None
     if str(config.peft_type.value if hasattr(config.peft_type, "value") else config.peft_type) != "LORA":
         raise UserError(f"{adapter_dir}: only LoRA adapters are supported (peft_type {config.peft_type})")
     # A task type would make peft build a task wrapper that patches generation hooks on the
@@ -137,7 +131,7 @@ def apply_adapter(module: Any, adapter_dir: str | Path) -> Any:
         try:
             wrapper = PeftModel(module, config)
         except ValueError as exc:
-            raise UserError(f"{adapter_dir}: adapter does not fit the model: {_first_line(exc)}") from None
+            raise UserError(f"{adapter_dir}: adapter does not fit the model: {first_line(exc)}") from None
         weights = load_peft_weights(str(adapter_dir), device="cpu")
         try:
             result = set_peft_model_state_dict(wrapper, weights)
@@ -145,12 +139,12 @@ def apply_adapter(module: Any, adapter_dir: str | Path) -> Any:
             raise UserError(
                 f"{adapter_dir}: adapter shapes differ from the model's: {_size_mismatch(exc)}"
             ) from None
-    _check_all_loaded(adapter_dir, result)
+    check_all_loaded(adapter_dir, result)
     wrapper.eval()
     return wrapper
 
 
-def _check_all_loaded(adapter_dir: Path, result: Any) -> None:
+def check_all_loaded(adapter_dir: Path, result: Any) -> None:
     """Unused file weights, or LoRA layers left at their initial values, mean a mismatch."""
     if result.unexpected_keys:
         key = result.unexpected_keys[0]
@@ -172,13 +166,8 @@ def attach_adapter(loaded: LoadedVLM, adapter_dir: str | Path) -> None:
     ``loaded.model`` stays the plain VLM (the LoRA layers sit inside it), so
     ``family.generation_inputs`` + ``loaded.model.generate`` work unchanged.
     """
-    attach_adapter_to(loaded, adapter_dir, detect_adapter_layout(adapter_dir))
-
-
-def attach_adapter_to(loaded: LoadedVLM, adapter_dir: str | Path, layout: AdapterLayout) -> Any:
-    """:func:`attach_adapter` with the layout already known; returns the peft wrapper (for merging)."""
-    target = loaded.model if layout == "vlm" else loaded.family.language_model()
-    return apply_adapter(target, adapter_dir)
+    layout = detect_adapter_layout(adapter_dir)
+    apply_adapter(loaded.model if layout == "vlm" else loaded.family.language_model(), adapter_dir)
 
 
 # -- replacing the language model ------------------------------------------------------------------
@@ -206,7 +195,7 @@ def replace_language_model(loaded: LoadedVLM, llm_dir: str | Path) -> None:
     try:
         new_lm = AutoModelForCausalLM.from_pretrained(str(llm_dir), dtype=dtype)
     except (OSError, ValueError) as exc:
-        raise UserError(f"{llm_dir}: cannot load the language model ({_first_line(exc)})") from None
+        raise UserError(f"{llm_dir}: cannot load the language model ({first_line(exc)})") from None
     if extra_rows is not None:
         _grow_vocab(new_lm, extra_rows)
     new_lm.eval()
@@ -222,7 +211,7 @@ def _causal_lm_config(llm_dir: Path) -> Any:
     try:
         config = AutoConfig.from_pretrained(str(llm_dir))
     except (OSError, ValueError) as exc:
-        raise UserError(f"{llm_dir}: cannot read the model config ({_first_line(exc)})") from None
+        raise UserError(f"{llm_dir}: cannot read the model config ({first_line(exc)})") from None
     if type(config) not in MODEL_FOR_CAUSAL_LM_MAPPING:
         raise UserError(f"{llm_dir}: model type {config.model_type!r} is not a causal language model")
     return config
@@ -273,7 +262,7 @@ def _size_mismatch(exc: BaseException) -> str:
         flags=re.MULTILINE,
     )
     if not match:
-        return _first_line(exc)
+        return first_line(exc)
     key, theirs, ours = match.groups()
     key = key.removeprefix(PEFT_PREFIX).replace(".default.", ".")  # the names as the adapter file spells them
     return f"{key} is {_shape(theirs)} in the adapter but {_shape(ours)} in the model"
@@ -281,8 +270,3 @@ def _size_mismatch(exc: BaseException) -> str:
 
 def _shape(text: str) -> str:
     return text.removeprefix("torch.Size(").removesuffix(")")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -15,7 +15,6 @@ class VLMFamily(ABC):
     """How one model family turns (images, prompt, answer) into language-model inputs."""
 
     name: str
-    default_lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj")
 
     def __init__(self, model: Any, processor: Any):
         self.model = model

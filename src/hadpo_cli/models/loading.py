@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from hadpo_cli.errors import UserError
+from hadpo_cli.errors import UserError, first_line
 from hadpo_cli.models.family import VLMFamily
 
 DType = Literal["auto", "bf16", "fp16", "fp32"]
@@ -14,7 +14,7 @@ DEFAULT_MODEL = "Salesforce/instructblip-vicuna-13b"
 
 
 def resolve_dtype(name: str, device: Any = None) -> Any:
-    """``auto``: bf16 on a GPU that supports it, fp32 otherwise (CPU)."""
+    """``auto``: bf16 on a GPU that supports it, fp32 otherwise (CPU); ``keep``: the checkpoint's own."""
     import torch
 
     if name == "auto":
@@ -22,7 +22,7 @@ def resolve_dtype(name: str, device: Any = None) -> Any:
         if on_cuda and torch.cuda.is_bf16_supported():
             return torch.bfloat16
         return torch.float32
-    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+    return {"keep": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
 
 
 def quiet_transformers() -> None:
@@ -60,7 +60,7 @@ def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -
     try:
         config = AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as exc:
-        raise UserError(f"could not load model config from {name!r}: {_first_line(exc)}") from None
+        raise UserError(f"could not load model config from {name!r}: {first_line(exc)}") from None
     if config.model_type != "instructblip":
         raise UserError(
             f"{name}: model type {config.model_type!r} is not supported (supported: instructblip)"
@@ -74,7 +74,7 @@ def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -
         model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype, **placement)
         processor = InstructBlipProcessor.from_pretrained(name)
     except (OSError, ValueError) as exc:
-        raise UserError(f"could not load model {name!r}: {_first_line(exc)}") from None
+        raise UserError(f"could not load model {name!r}: {first_line(exc)}") from None
     ensure_image_token(model, processor)
     if device is not None:
         model.to(device)
@@ -96,11 +96,6 @@ def ensure_image_token(model: Any, processor: Any) -> None:
     if token_id >= model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
     model.config.image_token_index = token_id
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def load_vlm_for_eval(

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hadpo_cli.console import err
-from hadpo_cli.errors import UserError
-from hadpo_cli.io import atomic_dir, atomic_write_json
+from hadpo_cli.errors import UserError, first_line
+from hadpo_cli.io import atomic_dir, atomic_write_json, refuse_nonempty_dir
 from hadpo_cli.models import adapters
 from hadpo_cli.models.family import VLMFamily
 from hadpo_cli.settings.merge import MergeSettings
@@ -73,7 +73,7 @@ def run_merge(settings: MergeSettings) -> dict[str, Any]:
     """Merge ``settings.adapter`` into ``settings.base`` and write ``settings.output``; returns a summary."""
     # Cheap checks first: a wrong path must fail in a second, not after a 13B model has loaded.
     layout = adapters.detect_adapter_layout(settings.adapter)
-    check_output_free(settings.output, settings.overwrite)
+    refuse_nonempty_dir(settings.output, overwrite=settings.overwrite)  # atomic_dir's refusal, before loading
     config = read_base_config(settings.base)
     check_layout_fits(base_kind(settings.base, config), layout, settings)
     err.print(f"[bold]hadpo merge[/]: loading {settings.base}")
@@ -101,12 +101,6 @@ def run_merge(settings: MergeSettings) -> dict[str, Any]:
 
 
 # -- steps -----------------------------------------------------------------------------------------
-def check_output_free(output: Path, overwrite: bool) -> None:
-    """The refusal atomic_dir would give at the end, given before any loading."""
-    if output.exists() and any(output.iterdir()) and not overwrite:
-        raise UserError(f"{output}: already exists and is not empty (pass --overwrite to replace it)")
-
-
 def read_base_config(name: str) -> Any:
     """The base's config alone (kilobytes), so that a wrong base fails before gigabytes load."""
     from transformers import AutoConfig
@@ -119,7 +113,7 @@ def read_base_config(name: str) -> Any:
     try:
         return AutoConfig.from_pretrained(name)
     except (OSError, ValueError) as exc:
-        raise UserError(f"--base {name}: cannot read the model config ({_first_line(exc)})") from None
+        raise UserError(f"--base {name}: cannot read the model config ({first_line(exc)})") from None
 
 
 def base_kind(name: str, config: Any) -> BaseKind:
@@ -136,37 +130,31 @@ def base_kind(name: str, config: Any) -> BaseKind:
 
 def load_base(name: str, config: Any, dtype: str) -> LoadedBase:
     """The base model in the requested dtype (``keep``: the checkpoint's own), in eval mode."""
-    torch_dtype = torch_dtype_for(dtype)
     try:
         if base_kind(name, config) == "vlm":
-            base = _load_vlm(name, torch_dtype)
+            base = _load_vlm(name, dtype)
         else:
-            base = _load_causal_lm(name, torch_dtype)
+            base = _load_causal_lm(name, dtype)
     except (OSError, ValueError) as exc:
-        raise UserError(f"--base {name}: cannot load the model ({_first_line(exc)})") from None
+        raise UserError(f"--base {name}: cannot load the model ({first_line(exc)})") from None
     base.model.eval()
     return base
 
 
-def torch_dtype_for(dtype: str) -> Any:
-    import torch
+def _load_vlm(name: str, dtype: str) -> LoadedBase:
+    from hadpo_cli.models.loading import load_vlm
 
-    return {"keep": "auto", "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[dtype]
-
-
-def _load_vlm(name: str, torch_dtype: Any) -> LoadedBase:
-    from transformers import InstructBlipForConditionalGeneration, InstructBlipProcessor
-
-    from hadpo_cli.models.loading import family_for
-
-    model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype)
-    processor = InstructBlipProcessor.from_pretrained(name)
-    return LoadedBase("vlm", model, processor, family_for(model, processor))
+    # The same loading path as train and eval (an <image>-less checkpoint is fixed up there too).
+    loaded = load_vlm(name, dtype=dtype)
+    return LoadedBase("vlm", loaded.model, loaded.processor, loaded.family)
 
 
-def _load_causal_lm(name: str, torch_dtype: Any) -> LoadedBase:
+def _load_causal_lm(name: str, dtype: str) -> LoadedBase:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from hadpo_cli.models.loading import resolve_dtype
+
+    torch_dtype = resolve_dtype(dtype)
     model = AutoModelForCausalLM.from_pretrained(name, dtype=torch_dtype)
     tokenizer = AutoTokenizer.from_pretrained(name)
     return LoadedBase("causal_lm", model, tokenizer, None)
@@ -260,8 +248,3 @@ def write_output(
 
 def dtype_name(module: Any) -> str:
     return str(next(module.parameters()).dtype).removeprefix("torch.")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 
+from hadpo_cli.models.loading import DType
 from hadpo_cli.settings.base import Settings
 
 
@@ -18,7 +18,7 @@ class EvalModelSettings(Settings):
         None,
         description="Dir of a language model (e.g. from `hadpo merge --llm-only`) that replaces --model's.",
     )
-    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+    dtype: DType = Field(
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
 

@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from hadpo_cli.models.loading import DEFAULT_MODEL
+from hadpo_cli.models.loading import DEFAULT_MODEL, DType
 from hadpo_cli.settings.base import Settings
 
 
 class TrainSettings(Settings):
     # -- model ------------------------------------------------------------------------------
     model: str = Field(DEFAULT_MODEL, description="Hub id or local directory of the InstructBLIP model.")
-    dtype: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+    dtype: DType = Field(
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
     lora_target: list[str] = Field(

@@ -16,10 +16,10 @@ class PairDataset(torch.utils.data.Dataset):
     """Index -> pair. Images are opened by the collator, when a batch needs them."""
 
     def __init__(self, pairs: Sequence[PreferencePair]):
-        self.pairs = list(pairs)
+        self.n = len(pairs)
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return self.n
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return {"index": index}

@@ -115,12 +115,7 @@ class DPOModel(nn.Module):
     @torch.no_grad()
     def reference_for_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """(ref chosen, ref rejected) for a collated batch: the precompute pass."""
-        image_inputs = {
-            k: v
-            for k, v in batch.items()
-            if k not in ("text_ids", "text_attention_mask", "answer_mask", "index")
-        }
-        img = self.image_embeddings(image_inputs)
+        img = self.image_embeddings(batch)  # the family reads the image keys it needs
         img2 = torch.cat([img, img], dim=0)
         ref = self.reference_logps(
             img2, batch["text_ids"], batch["text_attention_mask"], batch["answer_mask"]

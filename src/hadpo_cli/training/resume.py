@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from hadpo_cli.errors import UserError
+from hadpo_cli.models.adapters import CONFIG_NAME, WEIGHT_NAMES, read_adapter_config
+from hadpo_cli.settings.base import flag_name
 from hadpo_cli.settings.train import TrainSettings
 
 SNAPSHOT = "hadpo_settings.json"  # the run's settings, written into every checkpoint
@@ -50,7 +52,7 @@ def resolve_resume(settings: TrainSettings) -> str | None:
 def is_complete(path: Path) -> bool:
     """The Trainer writes the adapter first and trainer_state.json last: a save cut by a kill
     leaves a directory without it."""
-    names = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json")
+    names = (CONFIG_NAME, WEIGHT_NAMES[0], "trainer_state.json")
     return path.is_dir() and all((path / name).is_file() for name in names)
 
 
@@ -86,7 +88,7 @@ def snapshot(settings: TrainSettings, num_processes: int) -> dict[str, Any]:
 def check_compatible(checkpoint: str, settings: TrainSettings, num_processes: int) -> None:
     """One clear error before the model loads, instead of a shape traceback after."""
     path = Path(checkpoint)
-    adapter = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+    adapter = read_adapter_config(path)
     if adapter.get("r") != settings.lora_r or float(adapter.get("lora_alpha", 0)) != float(
         settings.lora_alpha
     ):
@@ -101,7 +103,7 @@ def check_compatible(checkpoint: str, settings: TrainSettings, num_processes: in
     current = _canonical(snapshot(settings, num_processes))
     for key in MUST_MATCH:
         if key in saved and saved[key] != current[key]:
-            flag = "the number of processes" if key == "num_processes" else "--" + key.replace("_", "-")
+            flag = "the number of processes" if key == "num_processes" else flag_name(key)
             raise UserError(
                 f"--resume-from-checkpoint {checkpoint}: {flag} was {saved[key]!r} there, now {current[key]!r}; "
                 "a resumed run needs the same value"

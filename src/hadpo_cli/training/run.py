@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hadpo_cli.console import err
-from hadpo_cli.errors import UserError
+from hadpo_cli.errors import UserError, first_line
 from hadpo_cli.io import atomic_write_json
 from hadpo_cli.settings.train import TrainSettings
 
@@ -67,10 +67,12 @@ def disable_dropout(model: Any) -> None:
 
 
 def check_prompts_fit(pairs: list[Any], family: Any, max_length: int) -> None:
+    from hadpo_cli.training.collator import answer_budget
+
     n_img = family.num_query_tokens
     by_prompt = {pair.prompt: pair for pair in pairs}  # the repeated POPE set shares its prompts
     for prompt, pair in by_prompt.items():
-        if n_img + len(family.prompt_ids(prompt)) + 1 > max_length:
+        if answer_budget(max_length, n_img, len(family.prompt_ids(prompt))) < 1:
             raise UserError(
                 f"--max-length {max_length}: the prompt of image {pair.image_id} ({prompt[:40]!r}...) "
                 f"plus {n_img} image tokens leaves no room for an answer"
@@ -104,7 +106,7 @@ def training_arguments(settings: TrainSettings, use_cpu: bool) -> Any:
     try:
         return _training_arguments(settings, use_cpu, report_to, bf16)
     except (ValueError, ImportError) as exc:
-        raise UserError(f"trainer settings: {str(exc).strip().splitlines()[0]}") from None
+        raise UserError(f"trainer settings: {first_line(exc)}") from None
 
 
 def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[str], bf16: bool) -> Any:
@@ -158,7 +160,7 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     import torch
     from transformers import set_seed
 
-    from hadpo_cli.models.loading import load_vlm, resolve_dtype
+    from hadpo_cli.models.loading import load_vlm
     from hadpo_cli.training import reference_cache
     from hadpo_cli.training.collator import PairCollator, PairDataset
     from hadpo_cli.training.dpo_model import DPOModel
@@ -202,7 +204,7 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     )
     reference = "inline"
     if settings.precompute_ref_logps:
-        dtype = resolve_dtype(settings.dtype, None if use_cpu else state.device)
+        dtype = next(loaded.model.parameters()).dtype
         key = reference_cache.fingerprint(_reference_fingerprint(settings, loaded.model.config, dtype))
         table = reference_cache.load_on_main(settings.output_dir, key, state)
         reference = "precomputed (reused)"
@@ -260,9 +262,11 @@ def _already_finished(checkpoint: str, settings: TrainSettings, step: int, state
     """A rerun of a finished run (a requeued job): make sure the final adapter is in place, train nothing."""
     import shutil
 
+    from hadpo_cli.models.adapters import CONFIG_NAME, WEIGHT_NAMES
+
     out = settings.output_dir
     if state.is_main_process:
-        for name in ("adapter_config.json", "adapter_model.safetensors"):
+        for name in (CONFIG_NAME, WEIGHT_NAMES[0]):
             # Always from the last checkpoint: the folder may hold an older run's adapter.
             shutil.copy2(Path(checkpoint) / name, out / name)
         if not (out / "settings.json").is_file():

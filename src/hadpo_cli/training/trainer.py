@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import Trainer
 
+from hadpo_cli.models.adapters import WEIGHT_NAMES, check_all_loaded
 from hadpo_cli.training.dpo_loss import dpo_loss, reward_metrics, sft_nll
-
-ADAPTER_FILE = "adapter_model.safetensors"
 
 
 class HADPOTrainer(Trainer):
@@ -92,11 +92,7 @@ class HADPOTrainer(Trainer):
         from peft import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        path = os.path.join(resume_from_checkpoint, ADAPTER_FILE)
+        path = os.path.join(resume_from_checkpoint, WEIGHT_NAMES[0])
         state = load_file(path, device="cpu")
-        result = set_peft_model_state_dict(self._peft_model(), state)
-        unmatched = [k for k in getattr(result, "unexpected_keys", []) if "lora_" in k]
-        if unmatched:
-            raise RuntimeError(
-                f"checkpoint {resume_from_checkpoint} does not match the model: {unmatched[:3]}"
-            )
+        # The same check as attaching an adapter: unused weights or LoRA layers left unloaded.
+        check_all_loaded(Path(resume_from_checkpoint), set_peft_model_state_dict(self._peft_model(), state))
