@@ -12,6 +12,12 @@ class UserError(Exception):
     exit_code = 2
 
 
+def first_few(items: list[object], at_most: int = 5) -> str:
+    """``a, b, c (and 7 more)``: how every "N of M are missing" error names what is missing."""
+    shown = ", ".join(str(i) for i in items[:at_most])
+    return shown + (f" (and {len(items) - at_most} more)" if len(items) > at_most else "")
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (library errors can run to pages)."""
     text = str(exc).strip()

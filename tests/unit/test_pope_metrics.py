@@ -5,7 +5,8 @@ import io
 import pytest
 from rich.console import Console
 
-from hadpo_cli.metrics.pope import METRIC_KEYS, format_pope_table, pope_metrics, print_table
+from hadpo_cli.console import print_table
+from hadpo_cli.metrics.pope import METRIC_KEYS, format_pope_table, pope_metrics
 
 
 def test_hand_computed_counts_and_rates():
@@ -78,7 +79,7 @@ def test_table_has_one_row_per_split_and_two_decimals():
         "adversarial": pope_metrics(["yes", "yes", "no"], ["yes", "no", "no"]),
     }
     console = Console(width=60, record=True, file=io.StringIO())
-    print_table(console, format_pope_table(rows))
+    print_table(format_pope_table(rows), console)
     text = console.export_text()
     assert "random" in text and "adversarial" in text
     assert "66.67" in text and "100.00" in text  # accuracy 2/3 and precision 1/1, not cut

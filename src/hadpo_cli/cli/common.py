@@ -98,10 +98,12 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
     """Read a YAML config; keys may use dashes or underscores (``learning-rate`` / ``learning_rate``)."""
     import yaml
 
-    if not path.exists():
-        raise UserError(f"{path}: config file not found")
+    from hadpo_cli.io import open_text
+
+    with open_text(path) as fh:  # not found, a directory, not UTF-8: one line each
+        text = fh.read()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""

@@ -39,38 +39,20 @@ def command(
     json: Annotated[bool, _opt("json", "--json")] = field_default(S, "json"),
 ) -> None:
     """Answer POPE questions with a model (batched, multi-process, resumable), then score them."""
-    values = {
-        "model": model,
-        "adapter": adapter,
-        "llm_model": llm_model,
-        "dtype": dtype,
-        "set": pope_set,
-        "pope_path": pope_path,
-        "labels": labels,
-        "coco_path": coco_path,
-        "output": output,
-        "num_beams": num_beams,
-        "max_new_tokens": max_new_tokens,
-        "repetition_penalty": repetition_penalty,
-        "batch_size": batch_size,
-        "prompt_suffix": prompt_suffix,
-        "parser": parser,
-        "json": json,
-    }
+    # The flags (nothing else is bound yet); --set's parameter has another name than its field.
+    values = {k: v for k, v in locals().items() if k != "pope_set"} | {"set": pope_set}
     # Unset optional flags stay out, so a missing required one is named by the settings' check.
     settings = S.build({k: v for k, v in values.items() if v is not None})
 
     # After validation: flag mistakes are reported before torch loads.
-    from hadpo_cli.console import err, print_json
+    from hadpo_cli.console import err, print_json, print_table
     from hadpo_cli.evaluation.pope import run
-    from hadpo_cli.metrics.pope import format_pope_table, print_table
+    from hadpo_cli.metrics.pope import format_pope_table
 
     result = run(settings)
     if not result.is_main:
         return  # one table and one JSON document per run, not one per process
-    print_table(
-        err, format_pope_table(result.summary["splits"], show_unparseable=settings.parser == "strict")
-    )
+    print_table(format_pope_table(result.summary["splits"], show_unparseable=settings.parser == "strict"))
     figures = result.summary["run"]
     err.print(
         f"{figures['generated']} answered now, {figures['reused']} reused; metrics in {result.metrics_path}"

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from hadpo_cli.cli.common import field_default, guarded, merge_with_config, settings_option
-from hadpo_cli.console import err, print_json
+from hadpo_cli.console import err, print_json, print_table
 from hadpo_cli.settings.eval_shr import EvalShrSettings
 
 S = EvalShrSettings
@@ -39,11 +39,9 @@ def command(
     judge_model: Annotated[str, _opt("judge_model")] = field_default(S, "judge_model"),
     api_key: Annotated[
         str | None,
-        _opt("api_key", "--api-key", envvar="OPENAI_API_KEY", show_envvar=False, show_default=False),
+        _opt("api_key", envvar="OPENAI_API_KEY", show_envvar=False, show_default=False),
     ] = None,
-    base_url: Annotated[
-        str | None, _opt("base_url", "--base-url", envvar="OPENAI_BASE_URL", show_envvar=False)
-    ] = None,
+    base_url: Annotated[str | None, _opt("base_url", envvar="OPENAI_BASE_URL", show_envvar=False)] = None,
     temperature: Annotated[float, _opt("temperature")] = field_default(S, "temperature"),
     judge_max_tokens: Annotated[int, _opt("judge_max_tokens")] = field_default(S, "judge_max_tokens"),
     judge_prompt: Annotated[Path | None, _opt("judge_prompt")] = None,
@@ -132,7 +130,7 @@ def _print_table(metrics: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     for key, value in metrics.items():
         table.add_row(key, _fmt(value))
-    err.print(table)
+    print_table(table)
 
 
 def _print_summary(result: Any, settings: EvalShrSettings) -> None:

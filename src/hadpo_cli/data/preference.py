@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hadpo_cli.data.visual_genome import VGImage, check_images_exist, load_vg_images
-from hadpo_cli.errors import UserError
+from hadpo_cli.errors import UserError, first_few
 from hadpo_cli.io import read_json
 
 # The four phrasings the HA-DPO release draws from for description pairs.
@@ -24,8 +24,6 @@ DESC_PROMPTS: tuple[str, ...] = (
     "Please provide a detailed description of the picture.",
     "Could you describe the contents of this image for me?",
 )
-
-_SHOW_AT_MOST = 5
 
 
 @dataclass(frozen=True)
@@ -188,11 +186,9 @@ def _check_ids_resolve(items: list[_Item], images: dict[int, VGImage], vg_path: 
         return
     files = ", ".join(str(f) for f in _unique(item.file for item in items if item.image_id not in images))
     total = len(_unique(item.image_id for item in items))
-    shown = ", ".join(str(i) for i in unresolved[:_SHOW_AT_MOST])
-    more = f" (and {len(unresolved) - _SHOW_AT_MOST} more)" if len(unresolved) > _SHOW_AT_MOST else ""
     raise UserError(
         f"{len(unresolved)} of {total} image ids in {files} are not in "
-        f"{vg_path / 'image_data.json'}: {shown}{more}"
+        f"{vg_path / 'image_data.json'}: {first_few(unresolved)}"
     )
 
 

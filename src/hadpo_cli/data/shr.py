@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hadpo_cli.errors import UserError, where
+from hadpo_cli.errors import UserError, first_few, where
 from hadpo_cli.io import iter_jsonl, read_json
 
 IMAGE_LIST = "val_images_final.json"
@@ -78,8 +78,6 @@ def require_responses(responses: dict[int, str], image_ids: list[int], source: s
     """Every SHR image needs a response: one error naming the missing ones, before any request."""
     missing = [i for i in image_ids if i not in responses]
     if missing:
-        shown = ", ".join(str(i) for i in missing[:5])
-        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise UserError(
-            f"{source}: no response for {len(missing)} of {len(image_ids)} SHR images: {shown}{more}"
+            f"{source}: no response for {len(missing)} of {len(image_ids)} SHR images: {first_few(missing)}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from hadpo_cli.errors import UserError
+from hadpo_cli.errors import UserError, first_few
 from hadpo_cli.io import read_json
 
 
@@ -92,6 +92,4 @@ def check_images_exist(paths: list[Path], what: str = "image") -> None:
     """One error counting the missing files and naming the first few, before any model loads."""
     missing = missing_files(paths)
     if missing:
-        shown = ", ".join(str(p) for p in missing[:5])
-        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-        raise UserError(f"{len(missing)} of {len(paths)} {what} files are missing: {shown}{more}")
+        raise UserError(f"{len(missing)} of {len(paths)} {what} files are missing: {first_few(missing)}")

@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from hadpo_cli.data.synthetic import COLOURS, SHAPES
+from hadpo_cli.evaluation.shr_prompt import SENTENCES_HEADER
+from hadpo_cli.metrics.shr import CANNOT_JUDGE, CORRECT, HALLUCINATION
 
 HOST = "127.0.0.1"
 MODULE = "hadpo_cli.evaluation.local_judge"  # also its name under `python -m`
@@ -45,15 +47,12 @@ ReplyPolicy = Callable[[str], str]  # prompt -> the reply's message content
 # "[0.06, 0.12, 0.41, 0.47]: a red circle": the lines `format_regions` writes.
 _REGION_RE = re.compile(r"^\[\s*-?[\d.]+\s*(?:,\s*-?[\d.]+\s*){3}\]:\s*(.+?)\s*$", re.MULTILINE)
 _SENTENCE_RE = re.compile(r"^(\d+)\.[ \t]+(.+?)\s*$", re.MULTILINE)
-# The default prompt's header above the numbered sentences. Reading only below it keeps a
-# numbered line elsewhere (a fact such as "2. ...") from being taken for a sentence.
-_SENTENCES_HEADER = "Sentences to judge:"
+# Reading only below the default prompt's sentences header keeps a numbered line elsewhere
+# (a fact such as "2. ...") from being taken for a sentence.
 _OBJECT_RE = re.compile(
     rf"\b({'|'.join(COLOURS)})\s+({'|'.join(SHAPES)})s?\b",
     re.IGNORECASE,
 )
-
-HALLUCINATION, CORRECT, CANNOT_JUDGE = "hallucination", "correct", "cannot judge"
 
 
 def named_objects(text: str) -> set[str]:
@@ -68,8 +67,8 @@ def parse_judge_prompt(prompt: str) -> tuple[list[str], list[tuple[int, str]]]:
     numbered lines.
     """
     regions = _REGION_RE.findall(prompt)
-    header = prompt.find(_SENTENCES_HEADER)
-    section = prompt[header + len(_SENTENCES_HEADER) :] if header >= 0 else prompt
+    header = prompt.find(SENTENCES_HEADER)
+    section = prompt[header + len(SENTENCES_HEADER) :] if header >= 0 else prompt
     sentences = [(int(n), text) for n, text in _SENTENCE_RE.findall(section)]
     return regions, sentences
 

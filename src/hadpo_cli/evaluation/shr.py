@@ -21,7 +21,7 @@ from typing import Any
 
 from hadpo_cli.data.shr import load_responses, load_shr_facts, load_shr_image_ids, require_responses
 from hadpo_cli.data.visual_genome import VGImage, check_images_exist, load_vg_images, load_vg_regions
-from hadpo_cli.errors import UserError
+from hadpo_cli.errors import UserError, first_few
 from hadpo_cli.evaluation.judge import Judge, JudgeConfig, JudgeUnavailable
 from hadpo_cli.evaluation.shr_prompt import (
     build_prompt,
@@ -204,8 +204,7 @@ def load_inputs(s: EvalShrSettings) -> ShrInputs:
 def _require_ids(image_ids: Sequence[int], present: dict[int, Any], prefix: str) -> None:
     missing = [i for i in image_ids if i not in present]
     if missing:
-        more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
-        raise UserError(f"{prefix} {len(missing)} SHR image(s): {', '.join(map(str, missing[:5]))}{more}")
+        raise UserError(f"{prefix} {len(missing)} SHR image(s): {first_few(missing)}")
 
 
 def get_responses(s: EvalShrSettings, inputs: ShrInputs) -> dict[int, str]:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 from hadpo_cli.data.visual_genome import Region
 from hadpo_cli.errors import UserError
+from hadpo_cli.io import open_text
 
 PLACEHOLDERS = ("{regions}", "{facts}", "{sentences}")
+SENTENCES_HEADER = "Sentences to judge:"  # the local judge reads the numbered sentences below it
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 
 DEFAULT_JUDGE_PROMPT = """\
@@ -46,6 +48,8 @@ N. hallucination|correct|cannot judge: reason
 where N is the sentence number and the reason is short. Write nothing else.
 """
 
+assert SENTENCES_HEADER in DEFAULT_JUDGE_PROMPT  # keep the local judge able to read the prompt
+
 REASK_NOTE = """
 
 Your previous reply to this request could not be used: {problem}. \
@@ -59,12 +63,8 @@ def load_template(path: str | Path | None) -> str:
     if path is None:
         return DEFAULT_JUDGE_PROMPT
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: judge prompt file not found")
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{p}: not UTF-8 text ({exc.reason})") from None
+    with open_text(p) as fh:  # not found, a directory, not UTF-8: one line each
+        text = fh.read()
     missing = [ph for ph in PLACEHOLDERS if ph not in text]
     if missing:
         raise UserError(f"{p}: judge prompt lacks the placeholder(s) {', '.join(missing)}")

@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from rich import box
-from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 
 YesNo = Literal["yes", "no"]
@@ -136,21 +134,3 @@ def format_pope_table(
         counts = [str(int(row.get(key, 0))) for key in count_keys]
         table.add_row(name, *rates, *counts)
     return table
-
-
-def print_table(console: Console, table: Table) -> None:
-    """Print ``table`` without squeezing its numbers when the output is a file or a pipe.
-
-    Rich assumes 80 columns off a terminal and would cut "85.80" to "85…"; a log file has
-    no such limit, so widen the console for this one table. A terminal keeps its width.
-    """
-    if console.is_terminal:
-        console.print(table)
-        return
-    needed = Measurement.get(console, console.options.update(width=10_000), table).maximum
-    old_width = console.width
-    console.width = max(old_width, needed)
-    try:
-        console.print(table)
-    finally:
-        console.width = old_width

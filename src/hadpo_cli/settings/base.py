@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -10,6 +11,11 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from hadpo_cli.errors import UserError
 
 S = TypeVar("S", bound="Settings")
+
+# `--json` is the flag users expect, so several settings have a field called `json`, which
+# shadows pydantic v1's deprecated BaseModel.json() that nothing here calls. Silence that one
+# warning, once, for every settings model.
+warnings.filterwarnings("ignore", message='Field name "json" in ', category=UserWarning)
 
 
 def flag_name(field: str) -> str:

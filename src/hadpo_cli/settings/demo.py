@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 from pydantic import Field
 
 from hadpo_cli.settings.base import Settings
 
-# A field called `json` shadows pydantic v1's deprecated BaseModel.json(); nothing calls that
-# method and `--json` is the flag every command uses, so silence only that warning (as score does).
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message='Field name "json"', category=UserWarning)
 
-    class DemoSettings(Settings):
-        """Every stage on a tiny built-in model and synthetic data, offline."""
+class DemoSettings(Settings):
+    """Every stage on a tiny built-in model and synthetic data, offline."""
 
-        workdir: Path = Field(
-            Path("hadpo-demo"),
-            description="Directory for the tiny model (model/), the synthetic data (data/) and each stage's output.",
-        )
-        setup_only: bool = Field(False, description="Only write the model and the data; run no stage.")
-        json: bool = Field(False, description="Print the summary as one JSON object on stdout.")
+    workdir: Path = Field(
+        Path("hadpo-demo"),
+        description="Directory for the tiny model (model/), the synthetic data (data/) and each stage's output.",
+    )
+    setup_only: bool = Field(False, description="Only write the model and the data; run no stage.")
+    json: bool = Field(False, description="Print the summary as one JSON object on stdout.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -21,81 +20,75 @@ GENERATION_FIELDS = (
     "model", "adapter", "llm_model", "dtype", "num_beams", "max_new_tokens", "repetition_penalty", "prompt_suffix",
 )  # fmt: skip
 
-# `json` shadows pydantic v1's deprecated BaseModel.json(), which nothing calls; `--json` is
-# the flag users expect (see settings/score.py).
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message='Field name "json"', category=UserWarning)
 
-    class EvalPopeSettings(EvalModelSettings):
-        """Answer POPE questions with a model, then score the answers as `hadpo score` does."""
+class EvalPopeSettings(EvalModelSettings):
+    """Answer POPE questions with a model, then score the answers as `hadpo score` does."""
 
-        # -- the model ----------------------------------------------------------------------
-        model: str = Field(DEFAULT_MODEL, description="Hub id or local directory of the InstructBLIP model.")
-        # --adapter, --llm-model, --dtype: EvalModelSettings
-        # -- the questions ------------------------------------------------------------------
-        set: SetName | None = Field(
-            None,
-            description="POPE split: random, popular, adv (= adversarial), or all three. Needs --pope-path.",
-        )
-        pope_path: Path | None = Field(
-            None, description="Clone of the POPE repo; labels are output/coco/coco_pope_<split>.json."
-        )
-        labels: Path | None = Field(
-            None, description="Any POPE-format label file (JSON Lines), instead of --set/--pope-path."
-        )
-        coco_path: Path = Field(
-            description="COCO 2014 dir: images are <coco-path>/val2014/<image> (or <coco-path>/<image> "
-            "when there is no val2014 folder)."
-        )
-        # -- generation ---------------------------------------------------------------------
-        output: Path = Field(
-            DEFAULT_OUTPUT,
-            description="Answers file (JSON Lines). With --set all: <stem>_<split><suffix> in its folder. "
-            "<stem>.metrics.json and <stem>.settings.json are written beside it.",
-        )
-        num_beams: int = Field(5, ge=1, description="Beam search width (5 as published; 1 = greedy).")
-        max_new_tokens: int = Field(
-            16,
-            ge=1,
-            description="Longest answer in new tokens; 16 holds a full 'No, there is no dining table in the "
-            "image.' and POPE reads only the first sentence.",
-        )
-        repetition_penalty: float = Field(
-            1.5, gt=0, description="Penalty on repeating generated tokens (1.5 as published; 1 = off)."
-        )
-        batch_size: int = Field(16, ge=1, description="Questions per generation batch, per process.")
-        prompt_suffix: str = Field(
-            "",
-            description="Appended to each question (e.g. ' Answer yes or no.'); default: the question as given.",
-        )
-        # -- scoring ------------------------------------------------------------------------
-        parser: Literal["pope", "strict"] = Field(
-            "pope",
-            description="How an answer becomes yes/no: pope = POPE's evaluate.py rule (comparable with "
-            "published numbers); strict = first word must be yes/no, else counted as unparseable.",
-        )
-        json: bool = Field(False, description="Print the metrics as one JSON object on stdout.")
+    # -- the model ----------------------------------------------------------------------
+    model: str = Field(DEFAULT_MODEL, description="Hub id or local directory of the InstructBLIP model.")
+    # --adapter, --llm-model, --dtype: EvalModelSettings
+    # -- the questions ------------------------------------------------------------------
+    set: SetName | None = Field(
+        None,
+        description="POPE split: random, popular, adv (= adversarial), or all three. Needs --pope-path.",
+    )
+    pope_path: Path | None = Field(
+        None, description="Clone of the POPE repo; labels are output/coco/coco_pope_<split>.json."
+    )
+    labels: Path | None = Field(
+        None, description="Any POPE-format label file (JSON Lines), instead of --set/--pope-path."
+    )
+    coco_path: Path = Field(
+        description="COCO 2014 dir: images are <coco-path>/val2014/<image> (or <coco-path>/<image> "
+        "when there is no val2014 folder)."
+    )
+    # -- generation ---------------------------------------------------------------------
+    output: Path = Field(
+        DEFAULT_OUTPUT,
+        description="Answers file (JSON Lines). With --set all: <stem>_<split><suffix> in its folder. "
+        "<stem>.metrics.json and <stem>.settings.json are written beside it.",
+    )
+    num_beams: int = Field(5, ge=1, description="Beam search width (5 as published; 1 = greedy).")
+    max_new_tokens: int = Field(
+        16,
+        ge=1,
+        description="Longest answer in new tokens; 16 holds a full 'No, there is no dining table in the "
+        "image.' and POPE reads only the first sentence.",
+    )
+    repetition_penalty: float = Field(
+        1.5, gt=0, description="Penalty on repeating generated tokens (1.5 as published; 1 = off)."
+    )
+    batch_size: int = Field(16, ge=1, description="Questions per generation batch, per process.")
+    prompt_suffix: str = Field(
+        "",
+        description="Appended to each question (e.g. ' Answer yes or no.'); default: the question as given.",
+    )
+    # -- scoring ------------------------------------------------------------------------
+    parser: Literal["pope", "strict"] = Field(
+        "pope",
+        description="How an answer becomes yes/no: pope = POPE's evaluate.py rule (comparable with "
+        "published numbers); strict = first word must be yes/no, else counted as unparseable.",
+    )
+    json: bool = Field(False, description="Print the metrics as one JSON object on stdout.")
 
-        @field_validator("set", mode="after")
-        @classmethod
-        def _canonical_split(cls, value: str | None) -> str | None:
-            return SPLIT_ALIASES.get(value, value) if value is not None else None
+    @field_validator("set", mode="after")
+    @classmethod
+    def _canonical_split(cls, value: str | None) -> str | None:
+        return SPLIT_ALIASES.get(value, value) if value is not None else None
 
-        @model_validator(mode="after")
-        def _check_sources(self) -> EvalPopeSettings:
-            if self.labels is not None:
-                if self.set is not None or self.pope_path is not None:
-                    raise ValueError("--labels replaces --set and --pope-path: give one or the other")
-            elif self.set is None or self.pope_path is None:
-                raise ValueError(
-                    "give --set (random, popular, adv or all) with --pope-path, or --labels FILE"
-                )
-            if str(self.output) == "-":
-                raise ValueError("--output: takes a file name; use --json for the metrics on stdout")
-            return self
+    @model_validator(mode="after")
+    def _check_sources(self) -> EvalPopeSettings:
+        if self.labels is not None:
+            if self.set is not None or self.pope_path is not None:
+                raise ValueError("--labels replaces --set and --pope-path: give one or the other")
+        elif self.set is None or self.pope_path is None:
+            raise ValueError("give --set (random, popular, adv or all) with --pope-path, or --labels FILE")
+        if str(self.output) == "-":
+            raise ValueError("--output: takes a file name; use --json for the metrics on stdout")
+        return self
 
-        def splits(self) -> list[str]:
-            """The POPE splits asked for, canonical names, in the published table order."""
-            if self.set is None:
-                return []
-            return list(POPE_SPLITS) if self.set == "all" else [self.set]
+    def splits(self) -> list[str]:
+        """The POPE splits asked for, canonical names, in the published table order."""
+        if self.set is None:
+            return []
+        return list(POPE_SPLITS) if self.set == "all" else [self.set]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Literal
 
@@ -11,43 +10,39 @@ from pydantic import Field, model_validator
 from hadpo_cli.io import STDIN
 from hadpo_cli.settings.base import Settings
 
-# A field called `json` shadows pydantic v1's deprecated BaseModel.json(); nothing here calls
-# that method, and `--json` is the flag name users expect, so silence only that warning.
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message='Field name "json"', category=UserWarning)
 
-    class ScoreSettings(Settings):
-        """POPE metrics from a model's answers and a POPE label file."""
+class ScoreSettings(Settings):
+    """POPE metrics from a model's answers and a POPE label file."""
 
-        answers: Path = Field(
-            description="Model answers, JSON Lines with question_id and answer (or text, as LLaVA writes it); - reads stdin."
-        )
-        labels: Path = Field(
-            description="POPE label file, e.g. output/coco/coco_pope_adversarial.json (JSON Lines: question_id, image, text, label)."
-        )
-        parser: Literal["pope", "strict"] = Field(
-            default="pope",
-            description="How an answer becomes yes/no: pope = POPE's evaluate.py rule (comparable with published numbers); "
-            "strict = first word must be yes/no, anything else is counted as unparseable.",
-        )
-        json: bool = Field(default=False, description="Print the metrics as one JSON object on stdout.")
-        output: Path | None = Field(
-            default=None, description="Also write the metrics JSON to this file (atomically)."
-        )
+    answers: Path = Field(
+        description="Model answers, JSON Lines with question_id and answer (or text, as LLaVA writes it); - reads stdin."
+    )
+    labels: Path = Field(
+        description="POPE label file, e.g. output/coco/coco_pope_adversarial.json (JSON Lines: question_id, image, text, label)."
+    )
+    parser: Literal["pope", "strict"] = Field(
+        default="pope",
+        description="How an answer becomes yes/no: pope = POPE's evaluate.py rule (comparable with published numbers); "
+        "strict = first word must be yes/no, anything else is counted as unparseable.",
+    )
+    json: bool = Field(default=False, description="Print the metrics as one JSON object on stdout.")
+    output: Path | None = Field(
+        default=None, description="Also write the metrics JSON to this file (atomically)."
+    )
 
-        @model_validator(mode="after")
-        def _check_paths(self) -> ScoreSettings:
-            if str(self.labels) == STDIN and str(self.answers) == STDIN:
-                raise ValueError("answers and labels cannot both be read from stdin (-)")
-            if self.output is not None:
-                if str(self.output) == STDIN:
-                    raise ValueError("--output: use --json to print to stdout; --output takes a file name")
-                for name in ("answers", "labels"):
-                    source = getattr(self, name)
-                    # Writing over an input would destroy the data the numbers came from.
-                    if str(source) != STDIN and _same_file(source, self.output):
-                        raise ValueError(f"--output would overwrite the {name} file {source}")
-            return self
+    @model_validator(mode="after")
+    def _check_paths(self) -> ScoreSettings:
+        if str(self.labels) == STDIN and str(self.answers) == STDIN:
+            raise ValueError("answers and labels cannot both be read from stdin (-)")
+        if self.output is not None:
+            if str(self.output) == STDIN:
+                raise ValueError("--output: use --json to print to stdout; --output takes a file name")
+            for name in ("answers", "labels"):
+                source = getattr(self, name)
+                # Writing over an input would destroy the data the numbers came from.
+                if str(source) != STDIN and _same_file(source, self.output):
+                    raise ValueError(f"--output would overwrite the {name} file {source}")
+        return self
 
 
 def _same_file(a: Path, b: Path) -> bool:
