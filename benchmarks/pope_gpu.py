@@ -77,26 +77,11 @@ def in_memory_images(count: int) -> list[Any]:
 
 def build(preset: str, dtype: Any, device: Any) -> Any:
     """(LoadedVLM, parameter count): the random model with the tiny tokenizers' ids wired in."""
-    from transformers import BlipImageProcessorPil, InstructBlipProcessor
-
     from hadpo_cli.models.instructblip import InstructBlipFamily
     from hadpo_cli.models.loading import LoadedVLM
-    from hadpo_cli.models.shapes import random_instructblip
-    from hadpo_cli.models.tiny import build_tiny_tokenizers
+    from hadpo_cli.models.shapes import random_instructblip_with_processor
 
-    llm_tok, qf_tok = build_tiny_tokenizers()
-    model = random_instructblip(preset, dtype=dtype, device=device)
-    size = model.config.vision_config.image_size
-    processor = InstructBlipProcessor(
-        image_processor=BlipImageProcessorPil(size={"height": size, "width": size}),
-        tokenizer=llm_tok,
-        qformer_tokenizer=qf_tok,
-        num_query_tokens=model.config.num_query_tokens,
-    )
-    # The processor added <image> to the tokenizer; the model must look for that id.
-    model.config.image_token_index = llm_tok.convert_tokens_to_ids("<image>")
-    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
-        setattr(model.generation_config, name, getattr(llm_tok, name))
+    model, processor = random_instructblip_with_processor(preset, dtype=dtype, device=device)
     n_params = sum(p.numel() for p in model.parameters())
     return LoadedVLM(model=model, processor=processor, family=InstructBlipFamily(model, processor)), n_params
 

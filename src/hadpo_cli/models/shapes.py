@@ -74,36 +74,23 @@ def random_instructblip(preset: str, *, dtype: Any = None, device: Any = None, s
     return model.eval()
 
 
-def save_shaped_model(preset: str, out_dir: Any, *, seed: int = 0) -> Any:
+def random_instructblip_with_processor(
+    preset: str, *, dtype: Any = None, device: Any = None, seed: int = 0
+) -> tuple[Any, Any]:
+    """(model, processor): ``preset`` shapes, with the offline tokenizers and the ids wired up."""
+    from hadpo_cli.models.tiny import tiny_processor, use_tokenizer_ids
+
+    model = random_instructblip(preset, dtype=dtype, device=device, seed=seed)
+    processor = tiny_processor(model.config.vision_config.image_size, model.config.num_query_tokens)
+    use_tokenizer_ids(model, processor.tokenizer)
+    return model, processor
+
+
+def save_shaped_model(preset: str, out_dir: Any, *, seed: int = 0) -> int:
     """Save a random model of ``preset`` shape with the tiny offline tokenizers and a processor,
-    so that ``hadpo train --model OUT_DIR`` runs it through the real loading path."""
-    from pathlib import Path
-
-    import torch
-    from transformers import BlipImageProcessorPil, InstructBlipProcessor
-
-    from hadpo_cli.models.tiny import build_tiny_tokenizers
-
-    llm_tok, qf_tok = build_tiny_tokenizers()
-    config = instructblip_config(preset)
-    size = config.vision_config.image_size
-    processor = InstructBlipProcessor(
-        image_processor=BlipImageProcessorPil(size={"height": size, "width": size}),
-        tokenizer=llm_tok,
-        qformer_tokenizer=qf_tok,
-        num_query_tokens=config.num_query_tokens,
-    )
-    config.image_token_index = llm_tok.convert_tokens_to_ids("<image>")
-    config.text_config.bos_token_id = llm_tok.bos_token_id
-    config.text_config.eos_token_id = llm_tok.eos_token_id
-    config.text_config.pad_token_id = llm_tok.pad_token_id
-    from transformers import InstructBlipForConditionalGeneration
-
-    torch.manual_seed(seed)
-    model = InstructBlipForConditionalGeneration(config).eval()
-    out_dir = Path(out_dir)
+    so that ``hadpo train --model OUT_DIR`` runs it through the real loading path. Returns the
+    weights' bytes."""
+    model, processor = random_instructblip_with_processor(preset, seed=seed)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
-    n_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    del model
-    return n_bytes
+    return sum(p.numel() * p.element_size() for p in model.parameters())

@@ -7,6 +7,7 @@ the real loading path (``from_pretrained`` on a directory) is what gets exercise
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 # Words the tiny tokenizers learn from; anything else still encodes (byte-level BPE).
 _CORPUS = """
@@ -89,27 +90,10 @@ def build_tiny_instructblip(
 ):
     """(model, processor): a 2-layer random InstructBLIP with a Llama language model, in fp32."""
     import torch
-    from transformers import (
-        BlipImageProcessorPil,
-        InstructBlipConfig,
-        InstructBlipForConditionalGeneration,
-        InstructBlipProcessor,
-    )
+    from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration
 
-    llm_tok, qf_tok = build_tiny_tokenizers()
-    image_processor = BlipImageProcessorPil(
-        size={"height": image_size, "width": image_size},
-        image_mean=[0.48145466, 0.4578275, 0.40821073],
-        image_std=[0.26862954, 0.26130258, 0.27577711],
-    )
-    # The processor adds the <image> token to the LLM tokenizer itself (see DESIGN pitfalls).
-    processor = InstructBlipProcessor(
-        image_processor=image_processor,
-        tokenizer=llm_tok,
-        qformer_tokenizer=qf_tok,
-        num_query_tokens=num_query_tokens,
-    )
-    image_token_id = llm_tok.convert_tokens_to_ids("<image>")
+    processor = tiny_processor(image_size, num_query_tokens)
+    llm_tok, qf_tok = processor.tokenizer, processor.qformer_tokenizer
     vocab = len(llm_tok)
     config = InstructBlipConfig(
         vision_config={
@@ -140,21 +124,38 @@ def build_tiny_instructblip(
             "num_attention_heads": text_heads,
             "num_key_value_heads": text_heads,
             "max_position_embeddings": 256,
-            "bos_token_id": llm_tok.bos_token_id,
-            "eos_token_id": llm_tok.eos_token_id,
             "pad_token_id": llm_tok.pad_token_id,
             "tie_word_embeddings": False,
         },
         num_query_tokens=num_query_tokens,
-        image_token_index=image_token_id,
     )
     torch.manual_seed(seed)
     model = InstructBlipForConditionalGeneration(config)
     model.eval()
-    model.generation_config.pad_token_id = llm_tok.pad_token_id
-    model.generation_config.eos_token_id = llm_tok.eos_token_id
-    model.generation_config.bos_token_id = llm_tok.bos_token_id
+    use_tokenizer_ids(model, llm_tok)
     return model, processor
+
+
+def tiny_processor(image_size: int, num_query_tokens: int) -> Any:
+    """An InstructBLIP processor around the offline tokenizers, for a model of any shape."""
+    from transformers import BlipImageProcessorPil, InstructBlipProcessor
+
+    llm_tok, qf_tok = build_tiny_tokenizers()
+    # The processor adds the <image> token to the LLM tokenizer itself (see DESIGN pitfalls).
+    return InstructBlipProcessor(
+        image_processor=BlipImageProcessorPil(size={"height": image_size, "width": image_size}),
+        tokenizer=llm_tok,
+        qformer_tokenizer=qf_tok,
+        num_query_tokens=num_query_tokens,
+    )
+
+
+def use_tokenizer_ids(model: Any, tokenizer: Any) -> None:
+    """Point the model at the tokenizer's <image>, BOS, EOS and pad ids (config and generation)."""
+    model.config.image_token_index = tokenizer.convert_tokens_to_ids("<image>")
+    for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        setattr(model.config.text_config, name, getattr(tokenizer, name))
+        setattr(model.generation_config, name, getattr(tokenizer, name))
 
 
 def save_tiny_instructblip(out_dir: str | Path, seed: int = 0) -> Path:
