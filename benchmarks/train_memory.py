@@ -63,6 +63,7 @@ def main() -> None:
     result = {
         "benchmark": "train_memory",
         "preset": args.preset,
+        "params": int(weight_bytes) // 4,  # fp32
         "device": "cpu",
         "weights_bytes": int(weight_bytes),
         "baseline_rss_bytes": int(baseline),

@@ -87,6 +87,7 @@ def main() -> None:
                 "device": "cpu",
                 "threads": torch.get_num_threads(),
                 "preset": args.preset,
+                "params": sum(p.numel() for p in vlm.parameters()),
                 "pairs": b,
                 "tokens_per_row": q + n_text,
                 "seconds": {
