@@ -77,7 +77,7 @@ def in_memory_images(count: int) -> list[Any]:
 
 def build(preset: str, dtype: Any, device: Any) -> Any:
     """(LoadedVLM, parameter count): the random model with the tiny tokenizers' ids wired in."""
-    from hadpo_cli.models.instructblip import InstructBlipFamily
+    from hadpo_cli.models.families.instructblip import InstructBlipFamily
     from hadpo_cli.models.loading import LoadedVLM
     from hadpo_cli.models.shapes import random_instructblip_with_processor
 

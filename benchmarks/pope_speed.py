@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--num-beams", type=int, default=5)
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--batch-sizes", default="1,32")
+    parser.add_argument("--family", default="instructblip", help="Registered model family of the tiny model.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.batch_sizes.split(",")]
 
@@ -37,15 +38,15 @@ def main() -> None:
     from hadpo_cli.data.synthetic import write_demo_data
     from hadpo_cli.evaluation.generation import Dist, GenerationOptions, VLMGenerator
     from hadpo_cli.evaluation.pope import run
+    from hadpo_cli.models.families import by_name
     from hadpo_cli.models.loading import load_vlm_for_eval
-    from hadpo_cli.models.tiny import save_tiny_instructblip
     from hadpo_cli.settings.eval_pope import EvalPopeSettings
 
     import_seconds = time.perf_counter() - started
 
     with tempfile.TemporaryDirectory(prefix="pope-speed-") as tmp:
         root = Path(tmp)
-        model_dir = save_tiny_instructblip(root / "model")
+        model_dir = by_name(args.family).save_tiny(root / "model")
         data = write_demo_data(root / "data", n_images=max(24, args.questions // 2))
         labels = root / "labels.json"
         rows = []

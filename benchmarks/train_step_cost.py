@@ -43,7 +43,7 @@ def main() -> None:
     batch = random_pairs(cfg, b, args.prompt_tokens, args.answer_tokens)
     pixel, qf_ids, text_ids = batch["pixel_values"], batch["qformer_input_ids"], batch["text_ids"]
     text_mask, answer_mask = batch["text_attention_mask"], batch["answer_mask"]
-    full_ids = torch.cat([torch.full((2 * b, q), cfg.image_token_index), text_ids], dim=1)
+    full_ids = text_ids  # the image placeholders lead each row already
     labels = full_ids.clone()
     labels[:, : q + args.prompt_tokens] = -100
 

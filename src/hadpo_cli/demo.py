@@ -261,22 +261,38 @@ STAGES: list[Stage] = [
 
 
 def run(settings: DemoSettings) -> dict[str, Any]:
-    return run_demo(settings.workdir, settings.setup_only)
+    """One family's demo in ``--workdir``, or with ``--family all`` every registered family's in
+    ``--workdir/<family>``, one summary each."""
+    from hadpo_cli.models import families
+
+    if settings.family != "all":
+        return run_demo(settings.workdir, settings.setup_only, family=settings.family)
+    claim_workdir(settings.workdir)
+    started = time.perf_counter()
+    runs = [run_demo(settings.workdir / name, settings.setup_only, family=name) for name in families.names()]
+    return {
+        "ok": all(r["ok"] for r in runs),
+        "workdir": str(settings.workdir),
+        "families": runs,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
-def run_demo(workdir: Path, setup_only: bool) -> dict[str, Any]:
-    """Write the tiny model and the data under ``workdir``, run the stages, print and return a summary."""
+def run_demo(workdir: Path, setup_only: bool, *, family: str = "instructblip") -> dict[str, Any]:
+    """Write the family's tiny model and the data under ``workdir``, run the stages, print and
+    return a summary."""
     workdir = Path(workdir)
     claim_workdir(workdir)
     started = time.perf_counter()
     ctx_box: list[DemoContext] = []
-    records = [_run_stage(Stage("setup", lambda _: _setup(workdir, ctx_box)), None)]
+    records = [_run_stage(Stage("setup", lambda _: _setup(workdir, ctx_box, family)), None)]
     if not setup_only:
         for stage in STAGES:
             ctx = ctx_box[0] if ctx_box else None
             records.append(_skipped(stage) if ctx is None or not _all_ok(records) else _run_stage(stage, ctx))
     summary = {
         "ok": _all_ok(records),
+        "family": family,
         "workdir": str(workdir),
         "model": str(workdir / "model"),
         "data": ctx_box[0].data.as_dict() if ctx_box else None,
@@ -303,27 +319,28 @@ def claim_workdir(workdir: Path) -> None:
     marker.write_text("This directory was written by `hadpo demo`; its contents are replaced on every run.\n")
 
 
-def _write_tiny_model(out_dir: Path) -> Path:
-    # Imported here: the tiny-model factory pulls in torch and transformers.
-    from hadpo_cli.models.tiny import save_tiny_instructblip
+def _write_tiny_model(out_dir: Path, family: str) -> Path:
+    from hadpo_cli.models import families
 
-    return save_tiny_instructblip(out_dir, seed=DEMO_SEED)
+    # The family's factory imports torch and transformers inside itself, when it runs.
+    return families.by_name(family).save_tiny(out_dir, seed=DEMO_SEED)
 
 
-def _setup(workdir: Path, ctx_box: list[DemoContext]) -> dict[str, Any]:
+def _setup(workdir: Path, ctx_box: list[DemoContext], family: str) -> dict[str, Any]:
     from hadpo_cli.data.synthetic import demo_paths, write_demo_data
     from hadpo_cli.io import atomic_dir
+    from hadpo_cli.models import families
 
     # Built in temporary siblings and renamed into place, so an interrupted run never leaves
     # a half-written model or dataset for the next run to trip over.
     with atomic_dir(workdir / "model", overwrite=True) as tmp:
-        _write_tiny_model(tmp)
+        _write_tiny_model(tmp, family)
     with atomic_dir(workdir / "data", overwrite=True) as tmp:
         write_demo_data(tmp, seed=DEMO_SEED)
     data = demo_paths(workdir / "data")
     ctx_box.append(DemoContext(workdir=workdir, model_dir=workdir / "model", data=data))
     n_images = sum(1 for _ in data.vg_images.glob("*.jpg")) + sum(1 for _ in data.coco_images.glob("*.jpg"))
-    return {"images": n_images, "model": "tiny InstructBLIP"}
+    return {"images": n_images, "model": f"tiny {families.by_name(family).display_name}"}
 
 
 def _run_stage(stage: Stage, ctx: DemoContext | None) -> dict[str, Any]:
@@ -357,7 +374,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     from hadpo_cli.console import err
 
     style = {"ok": "green", "failed": "bold red", "skipped": "dim"}
-    table = Table(title="hadpo demo", title_justify="left")
+    table = Table(title=f"hadpo demo ({summary.get('family', '')})", title_justify="left")
     table.add_column("stage")
     table.add_column("status")
     table.add_column("seconds", justify="right")

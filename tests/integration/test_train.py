@@ -1,4 +1,4 @@
-"""`hadpo train` end to end on the tiny random InstructBLIP (offline, CPU)."""
+"""`hadpo train` end to end on each family's tiny random model (offline, CPU)."""
 
 from __future__ import annotations
 
@@ -46,11 +46,11 @@ def parts(tiny_model_dir, demo_data):
     from hadpo_cli.models.loading import load_vlm
     from hadpo_cli.training.collator import PairCollator
     from hadpo_cli.training.dpo_model import DPOModel
-    from hadpo_cli.training.run import apply_lora
+    from hadpo_cli.training.run import apply_lora, resolve_recipe
 
     pairs = load_preference_pairs(demo_data.pope_data, demo_data.desc_data, demo_data.vg)
     loaded = load_vlm(tiny_model_dir)
-    settings = settings_for(tiny_model_dir, demo_data, Path("unused"))
+    settings = resolve_recipe(settings_for(tiny_model_dir, demo_data, Path("unused")))
     peft_model = apply_lora(loaded.model, loaded.family, settings)
     model = DPOModel(peft_model, loaded.family).eval()
     batch = PairCollator(loaded.family, pairs)([{"index": i} for i in (0, len(pairs) // 2, len(pairs) - 1)])
@@ -61,7 +61,7 @@ def test_only_language_model_lora_is_trainable(parts):
     loaded, model, _ = parts
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("language_model" in n and "lora_" in n for n in trainable)
-    assert {n.split(".")[-4] for n in trainable} == {"q_proj", "k_proj", "v_proj"}
+    assert {n.split(".")[-4] for n in trainable} == set(type(loaded.family).train_recipe["lora_target"])
 
 
 def test_reference_shares_the_policy_weights(parts):
@@ -100,7 +100,7 @@ def test_reference_is_the_policy_with_the_adapter_off_not_a_copy(parts, monkeypa
                     batch["text_attention_mask"],
                     batch["answer_mask"],
                 )
-        n = img.shape[0]
+        n = batch["answer_mask"].shape[0] // 2
         torch.testing.assert_close(out["ref_chosen_logps"], base[:n])
         torch.testing.assert_close(out["ref_rejected_logps"], base[n:])
         assert not torch.allclose(out["policy_chosen_logps"], out["ref_chosen_logps"])
@@ -111,28 +111,21 @@ def test_reference_is_the_policy_with_the_adapter_off_not_a_copy(parts, monkeypa
 
 
 def test_answer_logps_match_the_full_hf_forward(parts):
-    """Our sequence assembly (image tokens, BOS+prompt, answer+EOS) and the sparse head give the
-    same numbers as InstructBLIP's own forward on full logits."""
+    """Our sequence assembly (image embeddings at the family's placeholders, prompt, answer+EOS)
+    and the sparse head give the same numbers as the model's own forward on full logits."""
     from hadpo_cli.training.logps import full_logits_logps
 
     loaded, model, batch = parts
+    text_keys = {"text_ids", "text_attention_mask", "answer_mask", "index"}
+    image_inputs = {k: v.repeat(2, *[1] * (v.dim() - 1)) for k, v in batch.items() if k not in text_keys}
     with torch.no_grad():
         out = model(**batch)
-        fam = loaded.family
-        n = batch["pixel_values"].shape[0]
-        q = fam.num_query_tokens
-        ids = torch.cat([torch.full((2 * n, q), fam.image_token_id), batch["text_ids"]], dim=1)
-        att = torch.cat([torch.ones(2 * n, q, dtype=torch.long), batch["text_attention_mask"]], dim=1)
-        mask = torch.cat([torch.zeros(2 * n, q, dtype=torch.long), batch["answer_mask"]], dim=1)
+        n = batch["answer_mask"].shape[0] // 2
         with model.peft_model.disable_adapter():
             logits = model.peft_model(
-                input_ids=ids,
-                attention_mask=att,
-                pixel_values=batch["pixel_values"].repeat(2, 1, 1, 1),
-                qformer_input_ids=batch["qformer_input_ids"].repeat(2, 1),
-                qformer_attention_mask=batch["qformer_attention_mask"].repeat(2, 1),
+                input_ids=batch["text_ids"], attention_mask=batch["text_attention_mask"], **image_inputs
             ).logits
-        full, _ = full_logits_logps(logits, ids, mask)
+        full, _ = full_logits_logps(logits, batch["text_ids"], batch["answer_mask"])
     torch.testing.assert_close(out["ref_chosen_logps"], full[:n], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(out["ref_rejected_logps"], full[n:], rtol=1e-4, atol=1e-4)
 
@@ -141,8 +134,9 @@ def test_vision_runs_once_per_pair_and_lm_once_per_role(parts):
     loaded, model, batch = parts
     vision_calls, lm_calls = [], []
     vlm = model.peft_model.base_model.model
-    h1 = vlm.vision_model.register_forward_hook(lambda m, i, o: vision_calls.append(1))
-    h2 = vlm.language_model.model.register_forward_hook(lambda m, i, o: lm_calls.append(o[0].shape[0]))
+    fam = loaded.family
+    h1 = fam.image_modules(vlm)[0].register_forward_hook(lambda m, i, o: vision_calls.append(1))
+    h2 = fam.decoder(vlm).register_forward_hook(lambda m, i, o: lm_calls.append(o[0].shape[0]))
     try:
         model(**batch)
         assert vision_calls == [1]
@@ -187,7 +181,7 @@ def test_train_cli_writes_adapter_state_and_settings(tiny_model_dir, demo_data, 
     cfg = json.loads((out / "adapter_config.json").read_text())
     assert cfg["r"] == 8 and cfg["peft_type"] == "LORA"
     keys = load_file(out / "adapter_model.safetensors").keys()
-    assert any(k.startswith("base_model.model.language_model.") for k in keys)
+    assert any(k.startswith("base_model.model.") and ".language_model." in f".{k[17:]}" for k in keys)
     logs = _log_history(out)
     for key in ("loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
                 "logps/chosen", "logps/rejected"):  # fmt: skip
@@ -221,7 +215,7 @@ def test_forty_steps_loss_falls_and_accuracy_rises(tiny_model_dir, demo_data, tm
     run_train(
         settings_for(
             tiny_model_dir, demo_data, tmp_path / "long", max_steps=40, per_device_train_batch_size=4,
-            lr_scheduler_type="constant", lora_alpha=16,
+            lr_scheduler_type="constant", lora_alpha=16, lora_target=["q_proj", "k_proj", "v_proj"],
         )
     )  # fmt: skip
     logs = _log_history(tmp_path / "long")
@@ -332,7 +326,8 @@ def test_two_process_torchrun(tiny_model_dir, demo_data, tmp_path):
     assert json.loads(proc.stdout)["global_step"] > 0  # one JSON document: only the main process prints
     from hadpo_cli.data.preference import load_preference_pairs
 
-    n_pairs = len(load_preference_pairs(demo_data.pope_data, None, demo_data.vg))
+    repeat = json.loads((out / "settings.json").read_text())["pope_repeat"]  # the family's recipe
+    n_pairs = len(load_preference_pairs(demo_data.pope_data, None, demo_data.vg, pope_repeat=repeat))
     state = json.loads((out / "trainer_state.json").read_text())
     # Each step consumes 2 processes x 2 pairs: the data really is split.
     assert state["global_step"] == -(-n_pairs // 4)
@@ -362,10 +357,11 @@ def test_checkpoint_without_image_token_index_still_loads(tmp_path):
     """Older conversions of InstructBLIP have no <image> placeholder: the processor adds it."""
     from transformers import InstructBlipForConditionalGeneration, InstructBlipProcessor
 
+    from hadpo_cli.models.families.instructblip import InstructBlipFamily
     from hadpo_cli.models.loading import load_vlm
-    from hadpo_cli.models.tiny import build_tiny_instructblip, build_tiny_tokenizers
+    from hadpo_cli.models.tiny import build_tiny_tokenizers
 
-    model, processor = build_tiny_instructblip()
+    model, processor = InstructBlipFamily.build_tiny()
     llm_tok, _ = build_tiny_tokenizers()  # a tokenizer that never saw <image>
     model.resize_token_embeddings(len(llm_tok))
     model.config.image_token_index = None
@@ -457,15 +453,15 @@ def test_bad_trainer_settings_fail_before_the_model_loads(demo_data, tmp_path, a
 def test_reference_file_is_not_reused_for_changed_weights(demo_data, tmp_path):
     import os as _os
 
-    from hadpo_cli.models.tiny import save_tiny_instructblip
+    from hadpo_cli.models.families.instructblip import InstructBlipFamily
     from hadpo_cli.training.run import run_train
 
-    model = save_tiny_instructblip(tmp_path / "m", seed=1)
+    model = InstructBlipFamily.save_tiny(tmp_path / "m", seed=1)
     first = run_train(
         settings_for(model, demo_data, tmp_path / "run", max_steps=1, precompute_ref_logps=True)
     )
     assert first.reference == "precomputed"
-    save_tiny_instructblip(model, seed=2)  # other weights at the same path
+    InstructBlipFamily.save_tiny(model, seed=2)  # other weights at the same path
     weights = model / "model.safetensors"
     _os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     second = run_train(
@@ -521,7 +517,7 @@ def test_more_epochs_on_resume_continue_training(tiny_model_dir, demo_data, tmp_
     out = tmp_path / "e"
     n = len(load_preference_pairs(demo_data.pope_data, None, demo_data.vg))
     steps_per_epoch = -(-n // 8)
-    base = ["--per-device-train-batch-size", "8", "--save-steps", str(steps_per_epoch)]
+    base = ["--per-device-train-batch-size", "8", "--save-steps", str(steps_per_epoch), "--pope-repeat", "2"]
     assert _cli_train(tiny_model_dir, demo_data, out, *base, "--num-train-epochs", "1").exit_code == 0
     again = _cli_train(
         tiny_model_dir, demo_data, out, *base, "--num-train-epochs", "2", "--resume-from-checkpoint", "latest"

@@ -19,9 +19,9 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Stand in for the tiny-model factory (torch and transformers are not needed for setup)."""
     written: list[Path] = []
 
-    def write(out_dir: Path) -> Path:
+    def write(out_dir: Path, family: str) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text('{"model_type": "instructblip"}')
+        (out_dir / "config.json").write_text(f'{{"model_type": "{family}"}}')
         written.append(out_dir)
         return out_dir
 
@@ -206,3 +206,26 @@ def test_reference_descriptions_plant_one_unsupported_shape_per_shr_image(tmp_pa
         assert responses[image_id].endswith(f" {sentence}.")
         colour = sentence.split()[4]  # "There is also a <colour> square"
         assert colour not in phrases[image_id] and colour not in responses[image_id][: -len(sentence) - 2]
+
+
+def test_family_all_runs_each_registered_family_in_its_own_folder(tmp_path, fake_model):
+    from hadpo_cli.models import families
+    from hadpo_cli.settings.demo import DemoSettings
+
+    summary = demo.run(DemoSettings(workdir=tmp_path / "w", family="all", setup_only=True))
+
+    names = families.names()
+    assert len(names) >= 2 and [r["family"] for r in summary["families"]] == names
+    assert len(fake_model) == len(names)
+    for name in names:
+        config = (tmp_path / "w" / name / "model" / "config.json").read_text()
+        assert f'"{name}"' in config
+    assert summary["ok"] is True
+
+
+def test_unknown_family_is_refused_with_the_known_ones():
+    from hadpo_cli.errors import UserError
+    from hadpo_cli.settings.demo import DemoSettings
+
+    with pytest.raises(UserError, match=r"--family: unknown family 'qwen'.*instructblip, llava, all"):
+        DemoSettings.build({"family": "qwen"})

@@ -48,4 +48,4 @@ def test_truncate_keeps_eos_and_never_exceeds_budget():
     assert truncate_answer(answer, 3) == [10, 11, eos]
     assert truncate_answer(answer, 1) == [eos]
     assert truncate_answer(answer, 0) == [eos]
-    assert answer_budget(max_length=20, n_image_tokens=4, n_prompt=6) == 10
+    assert answer_budget(max_length=20, n_prompt=10) == 10

@@ -6,8 +6,16 @@ from hadpo_cli.__main__ import app
 from hadpo_cli.settings.train import TrainSettings
 
 
+def _instructblip_recipe(s: TrainSettings) -> TrainSettings:
+    from hadpo_cli.models.families import by_name
+    from hadpo_cli.settings.train import with_recipe
+
+    return with_recipe(s, by_name("instructblip").train_recipe)
+
+
 def test_defaults_are_the_published_recipe(tmp_path):
     s = TrainSettings(vg_path=tmp_path, output_dir=tmp_path / "o", pope_data=tmp_path / "p.json")
+    s = _instructblip_recipe(s)
     assert (s.learning_rate, s.num_train_epochs, s.per_device_train_batch_size) == (4e-6, 1.0, 1)
     assert (s.gradient_accumulation_steps, s.warmup_steps, s.lr_scheduler_type) == (4, 0, "cosine")
     assert (s.weight_decay, s.max_grad_norm, s.seed, s.logging_steps) == (0.05, 1.0, 42, 4)
@@ -72,15 +80,46 @@ def test_global_batch_size_sets_accumulation(tmp_path):
     from hadpo_cli.training.run import resolve_accumulation
 
     base = dict(vg_path=tmp_path, output_dir=tmp_path / "o", pope_data=tmp_path / "p.json")
-    s = TrainSettings(**base, global_batch_size=32)
+    s = _instructblip_recipe(TrainSettings(**base, global_batch_size=32))
     assert resolve_accumulation(s, 8).gradient_accumulation_steps == 4  # the published 8 x 1 x 4
     assert resolve_accumulation(s, 1).gradient_accumulation_steps == 32
-    s2 = TrainSettings(**base, global_batch_size=32, per_device_train_batch_size=2)
+    s2 = _instructblip_recipe(TrainSettings(**base, global_batch_size=32, per_device_train_batch_size=2))
     assert resolve_accumulation(s2, 4).gradient_accumulation_steps == 4
     with pytest.raises(UserError, match="--global-batch-size 32 is not a multiple"):
         resolve_accumulation(s, 3)
-    plain = TrainSettings(**base)
+    plain = _instructblip_recipe(TrainSettings(**base))
     assert resolve_accumulation(plain, 8) is plain
+
+
+def test_llava_recipe_fills_what_the_user_left_unset(tmp_path):
+    from hadpo_cli.models.families import by_name
+    from hadpo_cli.settings.train import with_recipe
+    from hadpo_cli.training.run import resolve_accumulation
+
+    base = dict(vg_path=tmp_path, output_dir=tmp_path / "o", pope_data=tmp_path / "p.json")
+    llava = by_name("llava").train_recipe
+    s = with_recipe(TrainSettings(**base, lora_r=16), llava)
+    assert (s.lora_r, s.lora_alpha, s.learning_rate, s.warmup_steps) == (16, 256, 2e-6, 0.03)
+    assert s.lora_target == ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    assert (s.pope_repeat, s.desc_repeat, s.max_length, s.image_augment) == (1, 2, 2048, "none")
+    # 16 pairs per device x 8 GPUs = 128 per step, on any number of processes.
+    assert (s.per_device_train_batch_size, s.global_batch_size) == (16, 128)
+    assert resolve_accumulation(s, 8).gradient_accumulation_steps == 1
+    assert resolve_accumulation(s, 2).gradient_accumulation_steps == 4
+    # A user's accumulation is never overridden by the recipe's global batch.
+    mine = with_recipe(TrainSettings(**base, gradient_accumulation_steps=3), llava)
+    assert mine.global_batch_size is None and resolve_accumulation(mine, 2).gradient_accumulation_steps == 3
+    assert with_recipe(mine, by_name("instructblip").train_recipe).gradient_accumulation_steps == 3
+
+
+def test_every_family_recipe_sets_every_recipe_field():
+    from hadpo_cli.models.families import families
+    from hadpo_cli.settings.train import RECIPE_FIELDS
+
+    for name, cls in families().items():
+        given = set(cls.train_recipe)
+        assert set(RECIPE_FIELDS) - {"gradient_accumulation_steps"} <= given, name
+        assert given <= set(TrainSettings.model_fields), name
 
 
 def test_disable_dropout_zeroes_every_dropout_layer():

@@ -69,8 +69,13 @@ def not_built(command: str) -> None:
 
 
 def field_help(model: type, name: str) -> str:
-    """The help text of a settings field, so a flag's --help and the model never disagree."""
-    return model.model_fields[name].description or ""
+    """The help text of a settings field, so a flag's --help and the model never disagree; for a
+    field a family recipe decides, the recipes' values follow (from the family registry)."""
+    from hadpo_cli.models.families import recipe_note
+
+    text = model.model_fields[name].description or ""
+    note = recipe_note(name, getattr(model, "recipe_benchmark", None))
+    return f"{text} {note}" if note else text
 
 
 def settings_option(model: type, name: str, *decls: str, **kw: Any) -> Any:

@@ -16,11 +16,12 @@ from hadpo_cli.settings.demo import DemoSettings as D
 @guarded
 def command(
     workdir: Annotated[Path, typer.Option("--workdir", help=h(D, "workdir"))] = d(D, "workdir"),
+    family: Annotated[str, typer.Option("--family", help=h(D, "family"))] = d(D, "family"),
     setup_only: Annotated[bool, typer.Option("--setup-only", help=h(D, "setup_only"))] = d(D, "setup_only"),
     json_out: Annotated[bool, typer.Option("--json", help=h(D, "json"))] = d(D, "json"),
 ) -> None:
     """Run every stage on a tiny built-in model and synthetic data (offline)."""
-    settings = D.build({"workdir": workdir, "setup_only": setup_only, "json": json_out})
+    settings = D.build({"workdir": workdir, "family": family, "setup_only": setup_only, "json": json_out})
 
     # Imported here so `hadpo --help` does not pay for the demo's imports.
     from hadpo_cli.console import print_json

@@ -55,6 +55,7 @@ def load_preference_pairs(
     *,
     seed: int = 42,
     pope_repeat: int = 2,
+    desc_repeat: int = 1,
 ) -> list[PreferencePair]:
     """All training pairs, POPE pairs repeated ``pope_repeat`` times (2 gives the paper's 2:1 mix).
 
@@ -75,9 +76,15 @@ def load_preference_pairs(
     _check_ids_resolve(items, images, Path(vg_path))
     check_images_exist(sorted({images[item.image_id].path for item in items}), what="Visual Genome image")
 
-    pope_pairs = [_pair(item, images) for item in pope_items]
-    desc_pairs = [_pair(item, images) for item in desc_items]
-    return pope_pairs * pope_repeat + desc_pairs
+    return mix([_pair(item, images) for item in pope_items + desc_items], pope_repeat, desc_repeat)
+
+
+def mix(pairs: list[PreferencePair], pope_repeat: int, desc_repeat: int) -> list[PreferencePair]:
+    """The training list: the POPE pairs ``pope_repeat`` times, then the description pairs
+    ``desc_repeat`` times (``pairs`` taken once each, POPE first, as loaded)."""
+    pope = [p for p in pairs if p.source == "pope"]
+    desc = [p for p in pairs if p.source != "pope"]
+    return pope * pope_repeat + desc * desc_repeat
 
 
 def _read_pope(path: Path) -> list[_Item]:

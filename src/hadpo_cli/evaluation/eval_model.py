@@ -5,25 +5,42 @@ made with other settings."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hadpo_cli.console import err
 from hadpo_cli.errors import UserError
 from hadpo_cli.evaluation.generation import BatchGenerator, Dist, GenerationOptions, part_files
 from hadpo_cli.io import read_json
-from hadpo_cli.settings.base import flag_name
+from hadpo_cli.settings.base import Settings, flag_name
 from hadpo_cli.settings.model_source import canonical_model_ref
 
 MODEL_FIELDS = ("model", "adapter", "llm_model")
+DECODING_FIELDS = ("num_beams", "max_new_tokens", "repetition_penalty")  # from the family unless given
+S = TypeVar("S", bound=Settings)
+
+
+def with_family_decoding(settings: S, benchmark: str) -> S:
+    """``settings`` with the decoding fields left unset (None) taken from the published evaluation
+    of ``--model``'s family for ``benchmark`` (read from the model's config, not its weights)."""
+    if getattr(settings, "model", None) is None or all(
+        getattr(settings, n) is not None for n in DECODING_FIELDS
+    ):
+        return settings
+    from hadpo_cli.models.loading import family_class
+
+    recipe = family_class(settings.model).eval_recipe.get(benchmark, {})
+    update = {name: value for name, value in recipe.items() if getattr(settings, name) is None}
+    resolved = settings.model_copy(update=update)
+    unset = [name for name in DECODING_FIELDS if getattr(resolved, name) is None]
+    if unset:
+        raise UserError(f"the model family gives no default for {', '.join(map(flag_name, unset))}; set it")
+    return resolved
 
 
 def generation_options(settings: Any) -> GenerationOptions:
-    return GenerationOptions(
-        num_beams=settings.num_beams,
-        max_new_tokens=settings.max_new_tokens,
-        batch_size=settings.batch_size,
-        repetition_penalty=settings.repetition_penalty,
-    )
+    # Fields still unset (a stand-in generator that reads none of them) keep the engine's defaults.
+    given = {name: getattr(settings, name) for name in (*DECODING_FIELDS, "batch_size")}
+    return GenerationOptions(**{k: v for k, v in given.items() if v is not None})
 
 
 class LazyModel:

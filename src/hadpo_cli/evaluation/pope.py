@@ -26,6 +26,7 @@ from hadpo_cli.evaluation.eval_model import (
     generation_options,
     has_results,
     refuse_other_settings,
+    with_family_decoding,
 )
 from hadpo_cli.evaluation.generation import (
     BatchGenerator,
@@ -181,6 +182,8 @@ def run(
     requests = {plan.name: pope_requests(labels[plan.name], images, settings.prompt_suffix) for plan in plans}
     all_images = sorted({r.image for reqs in requests.values() for r in reqs})
     check_images_exist(all_images, what="image")
+    if load_generator is None:  # the model's config (not its weights): after the cheap checks
+        settings = with_family_decoding(settings, "pope")
     settings_path = side_file(settings.output, "settings")
     metrics_path = side_file(settings.output, "metrics")
     check_resume_settings(settings, plans, settings_path)
@@ -274,6 +277,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         "coco_path": ctx.data.coco,
         "output": output,
         "num_beams": 1,
+        "max_new_tokens": 16,  # a random model rarely stops by itself; POPE reads the first words
         "batch_size": 32,
     }
     if "merged" not in ctx.outputs and "adapter" in ctx.outputs:

@@ -207,20 +207,23 @@ def _require_ids(image_ids: Sequence[int], present: dict[int, Any], prefix: str)
         raise UserError(f"{prefix} {len(missing)} SHR image(s): {first_few(missing)}")
 
 
-def get_responses(s: EvalShrSettings, inputs: ShrInputs) -> dict[int, str]:
-    """Responses from ``--responses``, or from the describing step with ``--model``."""
+def get_responses(s: EvalShrSettings, inputs: ShrInputs) -> tuple[dict[int, str], EvalShrSettings]:
+    """Responses from ``--responses``, or from the describing step with ``--model``; and the
+    settings with the decoding the model's family published filled in where they were unset."""
     if s.responses is not None:
         responses = load_responses(s.responses)
         require_responses(responses, inputs.image_ids, s.responses)
-        return responses
+        return responses, s
     images = [inputs.vg_images[i] for i in inputs.image_ids]
     check_images_exist([im.path for im in images], what="SHR image")
+    from hadpo_cli.evaluation.eval_model import with_family_decoding
     from hadpo_cli.evaluation.shr_describe import describe_images  # loads torch; only with --model
 
+    s = with_family_decoding(s, "shr")  # reads the model's config: after the cheap checks
     described = describe_images(s, images, Path(s.output_dir) / RESPONSES_FILE)
     responses = {int(k): v for k, v in described.items()}
     require_responses(responses, inputs.image_ids, Path(s.output_dir) / RESPONSES_FILE)
-    return responses
+    return responses, s
 
 
 def build_items(inputs: ShrInputs, responses: dict[int, str], *, with_prompts: bool) -> list[ShrItem]:
@@ -470,7 +473,7 @@ def run(
 ) -> ShrResult:
     """The whole stage; ``judge_factory`` swaps the OpenAI judge (tests, other backends)."""
     inputs = load_inputs(s)
-    responses = get_responses(s, inputs)
+    responses, s = get_responses(s, inputs)
     out = Path(s.output_dir)
     if s.model is not None and not _main_process():
         # Under torchrun / accelerate launch every process helps describe; only one judges.

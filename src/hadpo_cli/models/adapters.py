@@ -28,11 +28,14 @@ AdapterLayout = Literal["vlm", "causal_lm"]
 CONFIG_NAME = "adapter_config.json"
 WEIGHT_NAMES = ("adapter_model.safetensors", "adapter_model.bin")
 PEFT_PREFIX = "base_model.model."
-# Top-level submodules of the vision-language models this tool knows (InstructBLIP, and the
-# LLaVA-style ``model.language_model`` nesting transformers 5 uses), versus a causal LM's.
-VLM_ROOTS = ("language_model.", "vision_model.", "qformer.", "language_projection.", "query_tokens")
-VLM_NESTED_ROOTS = ("model.language_model.", "model.vision_tower.", "model.multi_modal_projector.")
+# A causal LM's top-level submodules; each family declares its VLM's (``adapter_roots``).
 CAUSAL_LM_ROOTS = ("model.", "lm_head.")
+
+
+def vlm_roots() -> tuple[str, ...]:
+    from hadpo_cli.models.families import families
+
+    return tuple(root for cls in families().values() for root in cls.adapter_roots)
 
 
 # -- reading an adapter directory ------------------------------------------------------------------
@@ -77,7 +80,7 @@ def adapter_keys(adapter_dir: str | Path) -> list[str]:
 def layout_of_key(key: str) -> AdapterLayout | None:
     """Which kind of model a single peft key addresses; None when it names neither."""
     name = key.removeprefix(PEFT_PREFIX)
-    if name.startswith(VLM_ROOTS) or name.startswith(VLM_NESTED_ROOTS):
+    if name.startswith(vlm_roots()):  # before the causal LM's: LLaVA's also start with "model."
         return "vlm"
     if name.startswith(CAUSAL_LM_ROOTS):
         return "causal_lm"
@@ -167,7 +170,7 @@ def attach_adapter(loaded: LoadedVLM, adapter_dir: str | Path) -> None:
     ``family.generation_inputs`` + ``loaded.model.generate`` work unchanged.
     """
     layout = detect_adapter_layout(adapter_dir)
-    apply_adapter(loaded.model if layout == "vlm" else loaded.family.language_model(), adapter_dir)
+    apply_adapter(loaded.model if layout == "vlm" else loaded.family.causal_lm(), adapter_dir)
 
 
 # -- replacing the language model ------------------------------------------------------------------
@@ -186,11 +189,11 @@ def replace_language_model(loaded: LoadedVLM, llm_dir: str | Path) -> None:
     vlm = loaded.model
     text_config = vlm.config.text_config
     _check_sizes(llm_dir, llm_config, text_config)
-    old_lm = loaded.family.language_model()
+    old_lm = loaded.family.causal_lm()
     dtype = next(old_lm.parameters()).dtype
     extra_rows = _appended_rows(old_lm, llm_config.vocab_size)
     # Free the old LM before loading the new one: never two copies of a 13B LM at once.
-    vlm.language_model = None
+    loaded.family.set_causal_lm(None)
     del old_lm
     try:
         new_lm = AutoModelForCausalLM.from_pretrained(str(llm_dir), dtype=dtype)
@@ -199,7 +202,7 @@ def replace_language_model(loaded: LoadedVLM, llm_dir: str | Path) -> None:
     if extra_rows is not None:
         _grow_vocab(new_lm, extra_rows)
     new_lm.eval()
-    vlm.language_model = new_lm
+    loaded.family.set_causal_lm(new_lm)
 
 
 def _causal_lm_config(llm_dir: Path) -> Any:

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hadpo_cli.errors import UserError, first_line
-from hadpo_cli.models.family import VLMFamily
+from hadpo_cli.models.families.base import VLMFamily
 
 DType = Literal["auto", "bf16", "fp16", "fp32"]
+# The published HA-DPO model: the default where no --model is given.
 DEFAULT_MODEL = "Salesforce/instructblip-vicuna-13b"
 
 
@@ -40,62 +41,47 @@ class LoadedVLM:
     family: VLMFamily
 
 
-def family_for(model: Any, processor: Any) -> VLMFamily:
-    from hadpo_cli.models.instructblip import InstructBlipFamily
-
-    model_type = getattr(getattr(model, "config", None), "model_type", "")
-    if model_type == "instructblip":
-        return InstructBlipFamily(model, processor)
-    raise UserError(f"model type {model_type!r} is not supported (supported: instructblip)")
-
-
-def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -> LoadedVLM:
-    """``from_pretrained`` on a Hub id or a local directory; errors name the model."""
-    from transformers import AutoConfig, InstructBlipForConditionalGeneration, InstructBlipProcessor
+def read_model_config(model_id: str | Path, *, flag: str = "--model") -> Any:
+    """The model's config alone (kilobytes): enough to pick its family and recipe, so that a wrong
+    model fails before gigabytes load."""
+    from transformers import AutoConfig
 
     quiet_transformers()
     name = str(model_id)
     if (name.startswith((".", "/", "~")) or Path(name).exists()) and not Path(name).expanduser().is_dir():
         raise UserError(f"{name}: model directory not found")
     try:
-        config = AutoConfig.from_pretrained(name)
-    except (OSError, ValueError) as exc:
+        return AutoConfig.from_pretrained(name)
+    except (OSError, ValueError, KeyError) as exc:
         raise UserError(f"could not load model config from {name!r}: {first_line(exc)}") from None
-    if config.model_type != "instructblip":
-        raise UserError(
-            f"{name}: model type {config.model_type!r} is not supported (supported: instructblip)"
-        )
+
+
+def family_class(model_id: str | Path) -> type[VLMFamily]:
+    """The registered family of ``model_id``, from its config's ``model_type``."""
+    from hadpo_cli.models import families
+
+    return families.for_config(read_model_config(model_id), what=str(model_id))
+
+
+def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -> LoadedVLM:
+    """``from_pretrained`` on a Hub id or a local directory, by its family; errors name the model."""
+    name = str(model_id)
+    cls = family_class(name)
     torch_dtype = resolve_dtype(dtype, device)
     try:
         # Straight onto the GPU: loading on the CPU first would put a full copy of the weights
         # in host RAM per process (8 x 28 GB on one 8-GPU node).
         on_gpu = device is not None and str(device).startswith("cuda")
         placement = {"device_map": {"": device}} if on_gpu else {}
-        model = InstructBlipForConditionalGeneration.from_pretrained(name, dtype=torch_dtype, **placement)
-        processor = InstructBlipProcessor.from_pretrained(name)
+        model, processor = cls.load(name, dtype=torch_dtype, placement=placement)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load model {name!r}: {first_line(exc)}") from None
-    ensure_image_token(model, processor)
+    family = cls(model, processor)
+    family.after_load()
     if device is not None:
         model.to(device)
     model.eval()
-    return LoadedVLM(model=model, processor=processor, family=family_for(model, processor))
-
-
-def ensure_image_token(model: Any, processor: Any) -> None:
-    """Checkpoints converted before transformers put ``<image>`` placeholders in the text have
-    no ``image_token_index``; the processor then adds the token to the tokenizer itself. Point
-    the config at that id, growing the embeddings when the id is new to the model."""
-    if getattr(model.config, "image_token_index", None) is not None:
-        return
-    tokenizer = processor.tokenizer
-    token = getattr(processor, "image_token", None) or "<image>"
-    token_id = tokenizer.convert_tokens_to_ids(getattr(token, "content", token))
-    if token_id is None or token_id == tokenizer.unk_token_id:
-        raise UserError("the model has no image_token_index and its processor no <image> token")
-    if token_id >= model.get_input_embeddings().num_embeddings:
-        model.resize_token_embeddings(len(tokenizer), mean_resizing=False)
-    model.config.image_token_index = token_id
+    return LoadedVLM(model=model, processor=processor, family=family)
 
 
 def load_vlm_for_eval(

@@ -16,7 +16,7 @@ from hadpo_cli.console import err
 from hadpo_cli.errors import UserError, first_line
 from hadpo_cli.io import atomic_dir, atomic_write_json, refuse_nonempty_dir
 from hadpo_cli.models import adapters
-from hadpo_cli.models.family import VLMFamily
+from hadpo_cli.models.families.base import VLMFamily
 from hadpo_cli.settings.merge import MergeSettings
 
 BaseKind = Literal["vlm", "causal_lm"]
@@ -36,11 +36,12 @@ class LoadedBase:
 
     kind: BaseKind
     model: Any
-    processor: Any  # InstructBlipProcessor for a VLM, a tokenizer for a causal LM
+    processor: Any  # the family's processor for a VLM, a tokenizer for a causal LM
     family: VLMFamily | None
 
     def language_model(self) -> Any:
-        return self.family.language_model() if self.family is not None else self.model
+        """The causal LM: the base itself, or the VLM's (sharing its modules)."""
+        return self.family.causal_lm() if self.family is not None else self.model
 
     def tokenizer(self) -> Any:
         return self.family.tokenizer if self.family is not None else self.processor
@@ -119,12 +120,15 @@ def read_base_config(name: str) -> Any:
 def base_kind(name: str, config: Any) -> BaseKind:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
-    if config.model_type == "instructblip":
+    from hadpo_cli.models import families
+
+    if families.is_vlm_config(config):
         return "vlm"
     if type(config) in MODEL_FOR_CAUSAL_LM_MAPPING:
         return "causal_lm"
     raise UserError(
-        f"--base {name}: model type {config.model_type!r} is neither InstructBLIP nor a causal language model"
+        f"--base {name}: model type {config.model_type!r} is neither a supported vision-language model "
+        f"({', '.join(families.names())}) nor a causal language model"
     )
 
 
@@ -195,8 +199,7 @@ def probe_inputs(base: LoadedBase) -> dict[str, Any]:
     if base.family is None:
         return dict(base.processor(PROBE_PROMPT, return_tensors="pt"))
     inputs = base.family.generation_inputs([probe_image()], [PROBE_PROMPT])
-    vision_dtype = next(base.model.vision_model.parameters()).dtype
-    inputs["pixel_values"] = inputs["pixel_values"].to(vision_dtype)
+    inputs["pixel_values"] = inputs["pixel_values"].to(base.family.image_dtype())
     return {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
 
 

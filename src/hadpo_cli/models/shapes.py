@@ -78,7 +78,8 @@ def random_instructblip_with_processor(
     preset: str, *, dtype: Any = None, device: Any = None, seed: int = 0
 ) -> tuple[Any, Any]:
     """(model, processor): ``preset`` shapes, with the offline tokenizers and the ids wired up."""
-    from hadpo_cli.models.tiny import tiny_processor, use_tokenizer_ids
+    from hadpo_cli.models.families.instructblip import tiny_processor
+    from hadpo_cli.models.tiny import use_tokenizer_ids
 
     model = random_instructblip(preset, dtype=dtype, device=device, seed=seed)
     processor = tiny_processor(model.config.vision_config.image_size, model.config.num_query_tokens)

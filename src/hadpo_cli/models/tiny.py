@@ -1,12 +1,12 @@
-"""A tiny random InstructBLIP, built entirely offline (tokenizers made in code, no Hub).
+"""Offline pieces of the tiny random models: tokenizers trained in code (no Hub) and id wiring.
 
-Tests and ``hadpo demo`` use it. It is saved in the standard ``save_pretrained`` layout, so
-the real loading path (``from_pretrained`` on a directory) is what gets exercised.
+Each family builds its own tiny model from these (``VLMFamily.build_tiny``); tests and
+``hadpo demo`` save it in the standard ``save_pretrained`` layout, so the real loading path
+(``from_pretrained`` on a directory) is what gets exercised.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 # Words the tiny tokenizers learn from; anything else still encodes (byte-level BPE).
@@ -78,91 +78,9 @@ def build_tiny_tokenizers():
     return llm_tok, qf_tok
 
 
-def build_tiny_instructblip(
-    seed: int = 0,
-    *,
-    image_size: int = 32,
-    num_query_tokens: int = 4,
-    text_hidden: int = 64,
-    text_layers: int = 2,
-    text_intermediate: int = 128,
-    text_heads: int = 4,
-):
-    """(model, processor): a 2-layer random InstructBLIP with a Llama language model, in fp32."""
-    import torch
-    from transformers import InstructBlipConfig, InstructBlipForConditionalGeneration
-
-    processor = tiny_processor(image_size, num_query_tokens)
-    llm_tok, qf_tok = processor.tokenizer, processor.qformer_tokenizer
-    vocab = len(llm_tok)
-    config = InstructBlipConfig(
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": image_size,
-            "patch_size": 8,
-        },
-        qformer_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "vocab_size": len(qf_tok),
-            "encoder_hidden_size": 32,
-            "cross_attention_frequency": 1,
-            "max_position_embeddings": 128,
-            "pad_token_id": qf_tok.pad_token_id,
-        },
-        text_config={
-            "model_type": "llama",
-            "vocab_size": vocab,
-            "hidden_size": text_hidden,
-            "intermediate_size": text_intermediate,
-            "num_hidden_layers": text_layers,
-            "num_attention_heads": text_heads,
-            "num_key_value_heads": text_heads,
-            "max_position_embeddings": 256,
-            "pad_token_id": llm_tok.pad_token_id,
-            "tie_word_embeddings": False,
-        },
-        num_query_tokens=num_query_tokens,
-    )
-    torch.manual_seed(seed)
-    model = InstructBlipForConditionalGeneration(config)
-    model.eval()
-    use_tokenizer_ids(model, llm_tok)
-    return model, processor
-
-
-def tiny_processor(image_size: int, num_query_tokens: int) -> Any:
-    """An InstructBLIP processor around the offline tokenizers, for a model of any shape."""
-    from transformers import BlipImageProcessorPil, InstructBlipProcessor
-
-    llm_tok, qf_tok = build_tiny_tokenizers()
-    # The processor adds the <image> token to the LLM tokenizer itself (see DESIGN pitfalls).
-    return InstructBlipProcessor(
-        image_processor=BlipImageProcessorPil(size={"height": image_size, "width": image_size}),
-        tokenizer=llm_tok,
-        qformer_tokenizer=qf_tok,
-        num_query_tokens=num_query_tokens,
-    )
-
-
 def use_tokenizer_ids(model: Any, tokenizer: Any) -> None:
     """Point the model at the tokenizer's <image>, BOS, EOS and pad ids (config and generation)."""
     model.config.image_token_index = tokenizer.convert_tokens_to_ids("<image>")
     for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
         setattr(model.config.text_config, name, getattr(tokenizer, name))
         setattr(model.generation_config, name, getattr(tokenizer, name))
-
-
-def save_tiny_instructblip(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write the tiny model and its processor with ``save_pretrained``; returns ``out_dir``."""
-    out_dir = Path(out_dir)
-    model, processor = build_tiny_instructblip(seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -24,8 +24,12 @@ GENERATION_FIELDS = (
 class EvalPopeSettings(EvalModelSettings):
     """Answer POPE questions with a model, then score the answers as `hadpo score` does."""
 
+    recipe_benchmark: ClassVar[str] = "pope"  # decoding defaults: the family's published POPE run
+
     # -- the model ----------------------------------------------------------------------
-    model: str = Field(DEFAULT_MODEL, description="Hub id or local directory of the InstructBLIP model.")
+    model: str = Field(
+        DEFAULT_MODEL, description="Hub id or local directory of the model (any registered family)."
+    )
     # --adapter, --llm-model, --dtype: EvalModelSettings
     # -- the questions ------------------------------------------------------------------
     set: SetName | None = Field(
@@ -48,15 +52,16 @@ class EvalPopeSettings(EvalModelSettings):
         description="Answers file (JSON Lines). With --set all: <stem>_<split><suffix> in its folder. "
         "<stem>.metrics.json and <stem>.settings.json are written beside it.",
     )
-    num_beams: int = Field(5, ge=1, description="Beam search width (5 as published; 1 = greedy).")
-    max_new_tokens: int = Field(
-        16,
+    num_beams: int | None = Field(None, ge=1, description="Beam search width (1 = greedy).")
+    max_new_tokens: int | None = Field(
+        None,
         ge=1,
-        description="Longest answer in new tokens; 16 holds a full 'No, there is no dining table in the "
-        "image.' and POPE reads only the first sentence.",
+        description="Longest answer in new tokens. POPE reads only the first sentence: 16 holds a full "
+        "'No, there is no dining table in the image.' and is much faster, but with beam search the cap "
+        "can change which beam wins (docs/eval-pope.md).",
     )
-    repetition_penalty: float = Field(
-        1.5, gt=0, description="Penalty on repeating generated tokens (1.5 as published; 1 = off)."
+    repetition_penalty: float | None = Field(
+        None, gt=0, description="Penalty on repeating generated tokens (1 = off)."
     )
     batch_size: int = Field(16, ge=1, description="Questions per generation batch, per process.")
     prompt_suffix: str = Field(

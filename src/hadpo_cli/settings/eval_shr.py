@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -12,6 +12,8 @@ from hadpo_cli.settings.model_source import EvalModelSettings
 
 class EvalShrSettings(EvalModelSettings):
     """Describe SHR images (or take a responses file) and judge every sentence with an LLM."""
+
+    recipe_benchmark: ClassVar[str] = "shr"  # decoding defaults: the family's published SHR run
 
     # what to judge
     model: str | None = Field(None, description="Model dir or hub id that describes the images.")
@@ -30,12 +32,10 @@ class EvalShrSettings(EvalModelSettings):
     )
 
     # describing (with --model)
-    num_beams: int = Field(5, ge=1, description="Beams when describing (5 as published).")
-    max_new_tokens: int = Field(
-        256, ge=1, description="Longest description, in new tokens (256 as published)."
-    )
-    repetition_penalty: float = Field(
-        1.5, gt=0, description="Penalty on repeating generated tokens (1.5 as published; 1 = off)."
+    num_beams: int | None = Field(None, ge=1, description="Beams when describing.")
+    max_new_tokens: int | None = Field(None, ge=1, description="Longest description, in new tokens.")
+    repetition_penalty: float | None = Field(
+        None, gt=0, description="Penalty on repeating generated tokens (1 = off)."
     )
     batch_size: int = Field(8, ge=1, description="Images per generation batch (per process).")
 

@@ -22,7 +22,7 @@ class MergeSettings(Settings):
     )
     base: str = Field(
         DEFAULT_MODEL,
-        description="Hub id or directory of the base model: the InstructBLIP model, or a bare causal LM "
+        description="Hub id or directory of the base model: a vision-language model of a registered family, or a bare causal LM "
         "(e.g. lmsys/vicuna-13b-v1.1; then the merged LLM and its tokenizer are written).",
     )
     output: Path = Field(description="Directory to write; it appears complete or not at all.")

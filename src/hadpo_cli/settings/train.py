@@ -1,9 +1,13 @@
-"""Settings of ``hadpo train``. Defaults are the published HA-DPO recipe."""
+"""Settings of ``hadpo train``. Defaults are the published HA-DPO recipe of the model's family.
+
+Fields left at ``None`` ("from the recipe") are filled by :func:`with_recipe` from the
+family's ``train_recipe`` once the model's config is read; ``settings.json`` records the
+values used."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,31 +17,36 @@ from hadpo_cli.settings.base import Settings
 
 class TrainSettings(Settings):
     # -- model ------------------------------------------------------------------------------
-    model: str = Field(DEFAULT_MODEL, description="Hub id or local directory of the InstructBLIP model.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="Hub id or local directory of the model; its config's model type picks the family, "
+        "and so the recipe.",
+    )
     dtype: DType = Field(
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
-    lora_target: list[str] = Field(
-        ["q_proj", "k_proj", "v_proj"],
-        description="Language-model modules that get LoRA (comma-separated). Vision and Q-Former stay frozen.",
+    lora_target: list[str] | None = Field(
+        None,
+        description="Language-model modules that get LoRA (comma-separated); the image side stays frozen.",
     )
-    lora_r: int = Field(64, gt=0, description="LoRA rank.")
-    lora_alpha: float = Field(16, gt=0, description="LoRA alpha (scale = alpha / r).")
-    lora_dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    lora_r: int | None = Field(None, gt=0, description="LoRA rank.")
+    lora_alpha: float | None = Field(None, gt=0, description="LoRA alpha (scale = alpha / r).")
+    lora_dropout: float | None = Field(None, ge=0, lt=1, description="Dropout on the LoRA input.")
     # -- data -------------------------------------------------------------------------------
     pope_data: Path | None = Field(None, description="HA-DPO pope_data.json (POPE-style preference pairs).")
     desc_data: Path | None = Field(None, description="HA-DPO desc_data.json (description preference pairs).")
     vg_path: Path = Field(..., description="Visual Genome directory (image_data.json and the image folders).")
-    pope_repeat: int = Field(
-        2, ge=1, description="Times the POPE set is repeated (2 gives the paper's 2:1 mix)."
+    pope_repeat: int | None = Field(None, ge=1, description="Times the POPE set is repeated.")
+    desc_repeat: int | None = Field(None, ge=1, description="Times the description set is repeated.")
+    image_augment: Literal["crop-flip", "none"] | None = Field(
+        None,
+        description="crop-flip: random resized crop (50-100% area) and horizontal flip, drawn once per pair "
+        "from --seed; none: the plain eval preprocessing.",
     )
-    image_augment: Literal["crop-flip", "none"] = Field(
-        "crop-flip",
-        description="crop-flip: random resized crop (50-100% area) and horizontal flip, as the published "
-        "training; drawn once per pair from --seed. none: the plain eval resize.",
-    )
-    max_length: int = Field(
-        512, gt=0, description="Max language-model tokens (image + prompt + answer); answers are truncated."
+    max_length: int | None = Field(
+        None,
+        gt=0,
+        description="Max language-model tokens (image + prompt + answer); answers are truncated.",
     )
     # -- DPO --------------------------------------------------------------------------------
     beta: float = Field(0.1, gt=0, description="DPO beta (strength of the pull towards the reference).")
@@ -57,20 +66,24 @@ class TrainSettings(Settings):
     )
     # -- trainer ----------------------------------------------------------------------------
     output_dir: Path = Field(..., description="Where the adapter, checkpoints and settings.json go.")
-    learning_rate: float = Field(4e-6, gt=0, description="Peak learning rate.")
+    learning_rate: float | None = Field(None, gt=0, description="Peak learning rate.")
     num_train_epochs: float = Field(1.0, gt=0, description="Epochs (ignored when --max-steps > 0).")
     max_steps: int = Field(-1, description="Total optimizer steps; -1 = use --num-train-epochs.")
-    per_device_train_batch_size: int = Field(1, gt=0, description="Pairs per device per forward.")
-    gradient_accumulation_steps: int = Field(4, gt=0, description="Forwards per optimizer step.")
+    per_device_train_batch_size: int | None = Field(None, gt=0, description="Pairs per device per forward.")
+    gradient_accumulation_steps: int | None = Field(None, gt=0, description="Forwards per optimizer step.")
     global_batch_size: int | None = Field(
         None,
         gt=0,
         description="Pairs per optimizer step over all processes; sets the gradient accumulation for the "
-        "number of processes (32 = the published 8 GPUs x 1 x 4).",
+        "number of processes.",
     )
-    warmup_steps: int = Field(0, ge=0, description="Linear warm-up steps.")
+    warmup_steps: float | None = Field(
+        None,
+        ge=0,
+        description="Linear warm-up: a number of steps, or a fraction of all steps when below 1.",
+    )
     lr_scheduler_type: str = Field("cosine", description="transformers scheduler name.")
-    weight_decay: float = Field(0.05, ge=0, description="AdamW weight decay.")
+    weight_decay: float | None = Field(None, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm.")
     seed: int = Field(42, description="Seed for data draws, shuffling and LoRA init.")
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory in the language model.")
@@ -95,10 +108,55 @@ class TrainSettings(Settings):
     def _check(self) -> TrainSettings:
         if self.pope_data is None and self.desc_data is None:
             raise ValueError("give --pope-data, --desc-data, or both")
-        if not self.lora_target:
+        if self.lora_target is not None and not self.lora_target:
             raise ValueError("--lora-target: name at least one module")
+        if (
+            self.warmup_steps is not None
+            and self.warmup_steps >= 1
+            and self.warmup_steps != int(self.warmup_steps)
+        ):
+            raise ValueError(
+                f"--warmup-steps: a whole number of steps, or a fraction below 1 (got {self.warmup_steps})"
+            )
         if self.max_steps == 0 or self.max_steps < -1:
             raise ValueError(
                 f"--max-steps: give a positive number, or -1 for --num-train-epochs (got {self.max_steps})"
             )
         return self
+
+
+# Fields the recipe may set; the pair of batch fields is handled together (see with_recipe).
+BATCH_FIELDS = ("gradient_accumulation_steps", "global_batch_size")
+
+
+def with_recipe(settings: TrainSettings, recipe: dict[str, Any]) -> TrainSettings:
+    """``settings`` with every field left unset (None) taken from the family's ``recipe``.
+
+    The accumulation can be given two ways: when the user set either of
+    --gradient-accumulation-steps / --global-batch-size, the recipe's value for the other is
+    not applied, so a flag is never silently overridden.
+    """
+    user_batch = any(getattr(settings, name) is not None for name in BATCH_FIELDS)
+    update: dict[str, Any] = {}
+    for name, value in recipe.items():
+        if name not in TrainSettings.model_fields:
+            raise KeyError(f"recipe names an unknown setting {name!r}")
+        if name in BATCH_FIELDS and user_batch:
+            continue
+        if getattr(settings, name) is None:
+            update[name] = value
+    resolved = TrainSettings.model_validate({**settings.model_dump(), **update})
+    if resolved.gradient_accumulation_steps is None:
+        # A recipe that sets the global batch leaves the accumulation to resolve_accumulation.
+        resolved = resolved.model_copy(update={"gradient_accumulation_steps": 1})
+    missing = [name for name in RECIPE_FIELDS if getattr(resolved, name) is None]
+    if missing:
+        raise KeyError(f"the recipe leaves {', '.join(missing)} unset")
+    return resolved
+
+
+RECIPE_FIELDS = (
+    "lora_target", "lora_r", "lora_alpha", "lora_dropout", "pope_repeat", "desc_repeat", "image_augment",
+    "max_length", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "warmup_steps", "weight_decay",
+)  # fmt: skip

@@ -1,4 +1,8 @@
-"""Turn preference pairs into one batch: images once, chosen and rejected stacked for one forward."""
+"""Turn preference pairs into one batch: images once, chosen and rejected stacked for one forward.
+
+Rows are ``[prompt ids with image placeholders][answer ids, EOS][pad]``; only the answer
+counts in the log-probs (``answer_mask``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 import torch
 
 from hadpo_cli.data.preference import PreferencePair
-from hadpo_cli.models.family import VLMFamily
+from hadpo_cli.models.families.base import VLMFamily
 
 
 class PairDataset(torch.utils.data.Dataset):
@@ -25,9 +29,10 @@ class PairDataset(torch.utils.data.Dataset):
         return {"index": index}
 
 
-def answer_budget(max_length: int, n_image_tokens: int, n_prompt: int) -> int:
-    """How many answer tokens (EOS included) fit; the image and prompt tokens are never cut."""
-    return max_length - n_image_tokens - n_prompt
+def answer_budget(max_length: int, n_prompt: int) -> int:
+    """How many answer tokens (EOS included) fit after a prompt of ``n_prompt`` ids (its image
+    placeholders included); the prompt is never cut."""
+    return max_length - n_prompt
 
 
 def truncate_answer(answer_ids: list[int], budget: int) -> list[int]:
@@ -64,14 +69,15 @@ class PairCollator:
         images = [self.image_for(p) for p in pairs]
         batch: dict[str, torch.Tensor] = dict(self.family.image_inputs(images, [p.prompt for p in pairs]))
 
-        n_img = self.family.num_query_tokens
-        prompts = [self.family.prompt_ids(p.prompt) for p in pairs]  # shared by chosen and rejected
+        counts = self.family.image_token_counts(batch)
+        # Shared by chosen and rejected; the image placeholders sit where the family puts them.
+        prompts = [self.family.prompt_ids(p.prompt, n) for p, n in zip(pairs, counts, strict=True)]
         rows: list[tuple[list[int], int]] = []  # (text ids, number of prompt ids)
         for side in ("chosen", "rejected"):
             for p, prompt in zip(pairs, prompts, strict=True):
                 answer = truncate_answer(
                     self.family.answer_ids(getattr(p, side)),
-                    answer_budget(self.max_length, n_img, len(prompt)),
+                    answer_budget(self.max_length, len(prompt)),
                 )
                 rows.append((prompt + answer, len(prompt)))
         width = max(len(ids) for ids, _ in rows)

@@ -3,8 +3,9 @@
 Keeping the whole computation inside one ``forward`` lets DDP / accelerate wrap it as usual
 (gradient sync hooks fire), while inside we:
 
-* run the vision encoder and Q-Former once per pair, under ``no_grad``: the image embeddings
-  serve chosen and rejected, policy and reference alike;
+* run the image side (vision encoder, Q-Former or projector: the family's) once per pair,
+  under ``no_grad``: the image embeddings serve chosen and rejected, policy and reference alike;
+* put them wherever the family's image placeholders sit in the text, in whatever number;
 * stack chosen and rejected into one language-model forward;
 * get the reference from the same weights with the LoRA adapter disabled (no second copy);
 * compute logits only at answer positions (:mod:`hadpo_cli.training.logps`).
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from hadpo_cli.models.family import VLMFamily
+from hadpo_cli.models.families.base import VLMFamily
 from hadpo_cli.training.logps import gather_answer_logps
 
 
@@ -35,41 +36,41 @@ class DPOModel(nn.Module):
             module.eval()
         return self
 
-    @property
-    def language_model(self) -> nn.Module:
-        return self.family.language_model(self.peft_model)
-
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None) -> None:
         # Non-reentrant checkpointing works although the LM's inputs (frozen embeddings) need no grad.
-        self.language_model.gradient_checkpointing_enable(
+        self.family.decoder(self.peft_model).gradient_checkpointing_enable(
             gradient_checkpointing_kwargs=gradient_checkpointing_kwargs or {"use_reentrant": False}
         )
 
-    def image_embeddings(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def image_embeddings(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Every image's embedding rows, concatenated in pair order: [sum of n_i, lm_hidden]."""
         with torch.no_grad():
-            return self.family.image_embeddings(batch, self.peft_model).detach()
+            feats = self.family.image_embeddings(batch, self.peft_model)
+        return torch.cat([f.reshape(-1, f.shape[-1]) for f in feats], dim=0).detach()
 
     def sequence_logps(
         self,
-        image_embeds: torch.Tensor,
+        image_rows: torch.Tensor,
         text_ids: torch.Tensor,
         text_mask: torch.Tensor,
         answer_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Summed answer log-probs for rows [image tokens][text]; one forward for all rows."""
-        lm = self.language_model
-        embed = lm.get_input_embeddings()
-        text_embeds = embed(text_ids)
-        embeds = torch.cat([image_embeds.to(text_embeds.dtype), text_embeds], dim=1)
-        n_img = image_embeds.shape[1]
-        ones = text_mask.new_ones((text_mask.shape[0], n_img))
-        attention = torch.cat([ones, text_mask], dim=1)
-        targets = torch.cat([text_ids.new_zeros((text_ids.shape[0], n_img)), text_ids], dim=1)
-        mask = torch.cat([answer_mask.new_zeros((answer_mask.shape[0], n_img)), answer_mask], dim=1)
-        hidden = lm.get_decoder()(
-            inputs_embeds=embeds, attention_mask=attention, use_cache=False
+        """Summed answer log-probs; one forward for all rows.
+
+        ``text_ids`` hold the family's image placeholders; ``image_rows`` replace them in order.
+        """
+        embeds = self.family.input_embeddings(self.peft_model)(text_ids)
+        slots = text_ids == self.family.image_token_id
+        if int(slots.sum()) != image_rows.shape[0]:
+            raise ValueError(
+                f"{int(slots.sum())} image placeholders in the batch but {image_rows.shape[0]} image "
+                "embedding rows: the family's prompt_ids and image_token_counts disagree"
+            )
+        embeds = embeds.masked_scatter(slots.unsqueeze(-1), image_rows.to(embeds.dtype))
+        hidden = self.family.decoder(self.peft_model)(
+            inputs_embeds=embeds, attention_mask=text_mask, use_cache=False
         ).last_hidden_state
-        return gather_answer_logps(hidden, lm.get_output_embeddings(), targets, mask)
+        return gather_answer_logps(hidden, self.family.output_head(self.peft_model), text_ids, answer_mask)
 
     def forward(
         self,
@@ -82,7 +83,7 @@ class DPOModel(nn.Module):
         **image_inputs: Any,
     ) -> dict[str, torch.Tensor]:
         img = self.image_embeddings(image_inputs)
-        n_pairs = img.shape[0]
+        n_pairs = answer_mask.shape[0] // 2
         img2 = torch.cat([img, img], dim=0)  # rows: chosen 0..B-1, rejected B..2B-1
         logps, counts = self.sequence_logps(img2, text_ids, text_attention_mask, answer_mask)
         out = {
@@ -102,14 +103,14 @@ class DPOModel(nn.Module):
     @torch.no_grad()
     def reference_logps(
         self,
-        image_embeds: torch.Tensor,
+        image_rows: torch.Tensor,
         text_ids: torch.Tensor,
         text_mask: torch.Tensor,
         answer_mask: torch.Tensor,
     ) -> torch.Tensor:
         """The same weights with the adapter switched off."""
         with self.peft_model.disable_adapter():
-            logps, _ = self.sequence_logps(image_embeds, text_ids, text_mask, answer_mask)
+            logps, _ = self.sequence_logps(image_rows, text_ids, text_mask, answer_mask)
         return logps.detach()
 
     @torch.no_grad()
@@ -120,5 +121,5 @@ class DPOModel(nn.Module):
         ref = self.reference_logps(
             img2, batch["text_ids"], batch["text_attention_mask"], batch["answer_mask"]
         )
-        n = img.shape[0]
+        n = batch["answer_mask"].shape[0] // 2
         return ref[:n], ref[n:]

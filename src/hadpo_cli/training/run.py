@@ -44,6 +44,14 @@ def apply_lora(model: Any, family: Any, settings: TrainSettings) -> Any:
     return peft_model
 
 
+def resolve_recipe(settings: TrainSettings) -> TrainSettings:
+    """Unset fields from the published recipe of the model's family (read from its config)."""
+    from hadpo_cli.models.loading import family_class
+    from hadpo_cli.settings.train import with_recipe
+
+    return with_recipe(settings, family_class(settings.model).train_recipe)
+
+
 def resolve_accumulation(settings: TrainSettings, num_processes: int) -> TrainSettings:
     """With --global-batch-size, the accumulation that gives it on this many processes."""
     if settings.global_batch_size is None:
@@ -69,13 +77,15 @@ def disable_dropout(model: Any) -> None:
 def check_prompts_fit(pairs: list[Any], family: Any, max_length: int) -> None:
     from hadpo_cli.training.collator import answer_budget
 
-    n_img = family.num_query_tokens
+    n_img = family.nominal_image_tokens()
+    if n_img is None:
+        return  # image-token counts vary per image: the collator truncates answers per batch
     by_prompt = {pair.prompt: pair for pair in pairs}  # the repeated POPE set shares its prompts
     for prompt, pair in by_prompt.items():
-        if answer_budget(max_length, n_img, len(family.prompt_ids(prompt))) < 1:
+        if answer_budget(max_length, len(family.prompt_ids(prompt, n_img))) < 1:
             raise UserError(
                 f"--max-length {max_length}: the prompt of image {pair.image_id} ({prompt[:40]!r}...) "
-                f"plus {n_img} image tokens leaves no room for an answer"
+                f"with its {n_img} image tokens leaves no room for an answer"
             )
 
 
@@ -144,17 +154,16 @@ def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[
 def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) -> TrainResult:
     from accelerate import PartialState
 
-    from hadpo_cli.data.preference import load_preference_pairs
+    from hadpo_cli.data.preference import load_preference_pairs, mix
     from hadpo_cli.training import resume as resuming
 
-    # Data first: a bad path fails in a second, not after a 13B model has loaded.
-    pairs = load_preference_pairs(
-        settings.pope_data,
-        settings.desc_data,
-        settings.vg_path,
-        seed=settings.seed,
-        pope_repeat=settings.pope_repeat,
+    # Data first: a bad path fails in a second, not after a 13B model has loaded. Then the
+    # model's config (kilobytes) decides the family and so the recipe's defaults (the mix too).
+    once = load_preference_pairs(
+        settings.pope_data, settings.desc_data, settings.vg_path, seed=settings.seed, pope_repeat=1
     )
+    settings = resolve_recipe(settings)
+    pairs = mix(once, settings.pope_repeat, settings.desc_repeat)
     resume = resuming.resolve_resume(settings)
 
     import torch
@@ -300,6 +309,7 @@ def _reference_fingerprint(settings: TrainSettings, config: Any, dtype: Any) -> 
         "vg_index": file_digest(settings.vg_path / "image_data.json"),
         "seed": settings.seed,
         "pope_repeat": settings.pope_repeat,
+        "desc_repeat": settings.desc_repeat,
         "max_length": settings.max_length,
         "image_augment": settings.image_augment,
     }
