@@ -30,6 +30,7 @@ def command(
     lora_alpha: Annotated[float, _opt("lora_alpha")] = d(T, "lora_alpha"),
     lora_dropout: Annotated[float, _opt("lora_dropout")] = d(T, "lora_dropout"),
     pope_repeat: Annotated[int, _opt("pope_repeat")] = d(T, "pope_repeat"),
+    desc_whitespace: Annotated[str, _opt("desc_whitespace")] = d(T, "desc_whitespace"),
     image_augment: Annotated[str, _opt("image_augment")] = d(T, "image_augment"),
     max_length: Annotated[int, _opt("max_length")] = d(T, "max_length"),
     beta: Annotated[float, _opt("beta")] = d(T, "beta"),

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from hadpo_cli.data.preference import DescWhitespace
 from hadpo_cli.models.loading import DEFAULT_MODEL, DType
 from hadpo_cli.settings.base import Settings
 
@@ -30,6 +31,12 @@ class TrainSettings(Settings):
     vg_path: Path = Field(..., description="Visual Genome directory (image_data.json and the image folders).")
     pope_repeat: int = Field(
         2, ge=1, description="Times the POPE set is repeated (2 gives the paper's 2:1 mix)."
+    )
+    desc_whitespace: DescWhitespace = Field(
+        "delete-newlines",
+        description="How description answers are cleaned. delete-newlines: every line break removed, "
+        "as the published training did (it glues 'table.\\nThe' into 'table.The'); collapse: every run "
+        "of whitespace, line breaks included, becomes one space.",
     )
     image_augment: Literal["crop-flip", "none"] = Field(
         "crop-flip",

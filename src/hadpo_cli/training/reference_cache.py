@@ -39,6 +39,16 @@ def model_identity(model_id: str, config: Any) -> dict[str, Any]:
     return out
 
 
+def pairs_digest(pairs: list[Any]) -> str:
+    """The pairs themselves (text, image, order): a file written by a version of hadpo that drew
+    or cleaned the description pairs differently must not be reused for the same input files."""
+    h = hashlib.sha256()
+    for pair in pairs:
+        row = [str(pair.image_path), pair.image_id, pair.source, pair.prompt, pair.chosen, pair.rejected]
+        h.update(json.dumps(row).encode())
+    return h.hexdigest()
+
+
 def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 

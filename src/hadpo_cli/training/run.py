@@ -154,6 +154,7 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         settings.vg_path,
         seed=settings.seed,
         pope_repeat=settings.pope_repeat,
+        desc_whitespace=settings.desc_whitespace,
     )
     resume = resuming.resolve_resume(settings)
 
@@ -205,7 +206,8 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     reference = "inline"
     if settings.precompute_ref_logps:
         dtype = next(loaded.model.parameters()).dtype
-        key = reference_cache.fingerprint(_reference_fingerprint(settings, loaded.model.config, dtype))
+        parts = _reference_fingerprint(settings, loaded.model.config, dtype)
+        key = reference_cache.fingerprint({**parts, "pairs": reference_cache.pairs_digest(pairs)})
         table = reference_cache.load_on_main(settings.output_dir, key, state)
         reference = "precomputed (reused)"
         if table is None:
