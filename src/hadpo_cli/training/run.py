@@ -101,15 +101,18 @@ def training_arguments(settings: TrainSettings, use_cpu: bool) -> Any:
     report_to = [r.strip() for r in settings.report_to.split(",") if r.strip()]
     check_report_to(report_to)
     from hadpo_cli.models.loading import resolve_dtype
+    from hadpo_cli.training.precision import trainer_precision
 
-    bf16 = not use_cpu and str(resolve_dtype(settings.dtype)) == "torch.bfloat16"
+    precision = trainer_precision(resolve_dtype(settings.dtype), use_cpu)
     try:
-        return _training_arguments(settings, use_cpu, report_to, bf16)
+        return _training_arguments(settings, use_cpu, report_to, precision)
     except (ValueError, ImportError) as exc:
         raise UserError(f"trainer settings: {first_line(exc)}") from None
 
 
-def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[str], bf16: bool) -> Any:
+def _training_arguments(
+    settings: TrainSettings, use_cpu: bool, report_to: list[str], precision: dict[str, bool]
+) -> Any:
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -134,7 +137,7 @@ def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[
         remove_unused_columns=False,
         dataloader_num_workers=settings.dataloader_num_workers,
         use_cpu=use_cpu,
-        bf16=bf16 and not use_cpu,
+        **precision,
         disable_tqdm=False,
         ddp_find_unused_parameters=False,
         save_only_model=False,
@@ -211,7 +214,8 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         table = reference_cache.load_on_main(settings.output_dir, key, state)
         reference = "precomputed (reused)"
         if table is None:
-            batch_size = max(1, settings.per_device_train_batch_size * 2)
+            # The training's own pairs per forward: with 1 (the recipe) the padding is the same.
+            batch_size = settings.per_device_train_batch_size
             table = reference_cache.precompute(dpo_model, collator, pairs, batch_size, state)
             if state.is_main_process:
                 reference_cache.save(settings.output_dir, key, table)
