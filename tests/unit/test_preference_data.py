@@ -123,6 +123,8 @@ def test_line_breaks_are_deleted_as_the_release_does_or_collapsed_on_request(tmp
     assert (release.chosen, release.rejected) == ("A cat.On a mat. ", "A dog.On  a mat.")
     (collapsed,) = load_preference_pairs(None, path, vg, desc_whitespace="collapse")
     assert (collapsed.chosen, collapsed.rejected) == ("A cat. On a mat.", "A dog. On a mat.")
+    (kept,) = load_preference_pairs(None, path, vg, desc_whitespace="keep")
+    assert (kept.chosen, kept.rejected) == ("A cat.\nOn a mat. ", "A dog.\n\nOn  a mat.")
 
 
 def test_pope_answers_are_not_touched_by_the_whitespace_rule(tmp_path):

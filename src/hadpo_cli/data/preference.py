@@ -48,7 +48,7 @@ class _Item:
     source: str
 
 
-DescWhitespace = Literal["delete-newlines", "collapse"]
+DescWhitespace = Literal["delete-newlines", "collapse", "keep"]
 DescPromptStream = Literal["separate", "shared"]
 
 
@@ -121,7 +121,7 @@ def _read_desc(
     # generator draws one per pair, fixed, which keeps precomputed references and resumes valid.
     rng = random.Random(seed)
     prompt_rng = rng if prompt_stream == "shared" else random.Random(f"hadpo desc prompts {seed}")
-    clean = _delete_newlines if whitespace == "delete-newlines" else _collapse_whitespace
+    clean = _CLEANERS[whitespace]
     items: list[_Item] = []
     for fields in _desc_records(path):
         chosen_options, rejected_options = fields.texts("chosen"), fields.rejected(text=False)
@@ -249,6 +249,10 @@ def _collapse_whitespace(text: str) -> str:
     # Every run of whitespace (line breaks included) becomes one space: no glued sentences,
     # and the model does not learn to emit line breaks before EOS.
     return " ".join(text.split())
+
+
+# "keep" is the LLaVA-1.5 release, whose train_dpo.py uses the strings as they are.
+_CLEANERS = {"delete-newlines": _delete_newlines, "collapse": _collapse_whitespace, "keep": str}
 
 
 def _check_ids_resolve(items: list[_Item], images: dict[int, VGImage], vg_path: Path) -> None:

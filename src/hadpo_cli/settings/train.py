@@ -36,7 +36,7 @@ class TrainSettings(Settings):
         "delete-newlines",
         description="How description answers are cleaned. delete-newlines: every line break removed, "
         "as the published training did (it glues 'table.\\nThe' into 'table.The'); collapse: every run "
-        "of whitespace, line breaks included, becomes one space.",
+        "of whitespace, line breaks included, becomes one space; keep: as written (the LLaVA release).",
     )
     image_augment: Literal["crop-flip", "none"] = Field(
         "crop-flip",
