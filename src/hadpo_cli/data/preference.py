@@ -116,8 +116,8 @@ def _read_desc(
     # The release seeds Python's global `random` and then, in file order, draws one chosen and
     # one rejected string per item before anything else draws. A generator of our own seeded the
     # same way makes the same draws (same seed, same strings as the published run) without
-    # touching global state. Its prompts are drawn at each access, from a stream the Trainer
-    # reseeds and the shuffled access order decides: that cannot be replayed, so a second
+    # touching global state. The release's prompts are drawn at each access, from a stream the
+    # Trainer reseeds and the shuffled access order decides: that cannot be replayed, so a second
     # generator draws one per pair, fixed, which keeps precomputed references and resumes valid.
     rng = random.Random(seed)
     prompt_rng = rng if prompt_stream == "shared" else random.Random(f"hadpo desc prompts {seed}")
