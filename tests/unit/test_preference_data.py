@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -114,11 +115,161 @@ def test_draws_are_the_same_in_another_process(data):
     assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout) == here
 
 
-def test_line_breaks_in_descriptions_are_removed(tmp_path):
+def test_line_breaks_are_deleted_as_the_release_does_or_collapsed_on_request(tmp_path):
     vg = write_vg(tmp_path, [1])
-    item = {"image_id": 1, "chosen": ["A cat.\nOn a mat."], "rejected": ["A dog.\n\nOn a mat."]}
-    (pair,) = load_preference_pairs(None, write(tmp_path / "d.json", [item]), vg)
-    assert (pair.chosen, pair.rejected) == ("A cat. On a mat.", "A dog. On a mat.")
+    item = {"image_id": 1, "chosen": ["A cat.\nOn a mat. "], "rejected": ["A dog.\n\nOn  a mat."]}
+    path = write(tmp_path / "d.json", [item])
+    (release,) = load_preference_pairs(None, path, vg)
+    assert (release.chosen, release.rejected) == ("A cat.On a mat. ", "A dog.On  a mat.")
+    (collapsed,) = load_preference_pairs(None, path, vg, desc_whitespace="collapse")
+    assert (collapsed.chosen, collapsed.rejected) == ("A cat. On a mat.", "A dog. On a mat.")
+    (kept,) = load_preference_pairs(None, path, vg, desc_whitespace="keep")
+    assert (kept.chosen, kept.rejected) == ("A cat.\nOn a mat. ", "A dog.\n\nOn  a mat.")
+
+
+def test_pope_answers_are_not_touched_by_the_whitespace_rule(tmp_path):
+    vg = write_vg(tmp_path, [1])
+    item = {**pope_item(1), "chosen": "No,\nthere is none."}
+    (pair,) = load_preference_pairs(write(tmp_path / "p.json", [item]), None, vg, pope_repeat=1)
+    assert pair.chosen == "No,\nthere is none."
+
+
+def _uneven_desc_items(n: int) -> list[dict]:
+    # Option lists of different lengths, so one draw too many or too few shifts what follows.
+    return [
+        {
+            "image_id": i,
+            "chosen": [f"c{i}.{k}" for k in range(2 + i % 5)],
+            "rejected": [f"r{i}.{k}" for k in range(3 + i % 4)],
+        }
+        for i in range(1, n + 1)
+    ]
+
+
+def _release_draws(items: list[dict], seed: int, *, prompt_after_pair: bool = False) -> list[tuple]:
+    """What the release's global ``random`` picks: seed once, then per item in file order."""
+    saved = random.getstate()
+    try:
+        random.seed(seed)
+        out = []
+        for item in items:
+            chosen = random.choice(item["chosen"])
+            rejected = random.choice(item["rejected"])
+            prompt = random.choice(list(DESC_PROMPTS)) if prompt_after_pair else None
+            out.append((chosen, rejected, prompt))
+        return out
+    finally:
+        random.setstate(saved)
+
+
+@pytest.mark.parametrize("seed", [0, 42, 1234])
+def test_desc_pairs_are_the_strings_the_release_draws(tmp_path, seed):
+    items = _uneven_desc_items(30)
+    vg = write_vg(tmp_path, [item["image_id"] for item in items])
+    path = write(tmp_path / "d.json", items)
+    before = random.getstate()
+    pairs = load_preference_pairs(None, path, vg, seed=seed)
+    assert random.getstate() == before  # a generator of its own: nothing else's draws move
+    expected = _release_draws(items, seed)
+    assert [(p.chosen, p.rejected) for p in pairs] == [(c, r) for c, r, _ in expected]
+
+
+def test_desc_prompts_come_from_their_own_stream_and_vary(tmp_path):
+    items = _uneven_desc_items(40)
+    vg = write_vg(tmp_path, [item["image_id"] for item in items])
+    pairs = load_preference_pairs(None, write(tmp_path / "d.json", items), vg, seed=42)
+    prompts = [p.prompt for p in pairs]
+    assert set(prompts) <= set(DESC_PROMPTS) and len(set(prompts)) > 1
+    # Not the draws that follow the pairs in the pair stream (that would be the shared order).
+    assert prompts != [p for _, _, p in _release_draws(items, 42, prompt_after_pair=True)]
+
+
+def test_shared_prompt_stream_is_the_llava_release_order_on_a_keyed_file(tmp_path):
+    items = _uneven_desc_items(25)
+    vg = write_vg(tmp_path, [item["image_id"] for item in items])
+    # LLaVA's desc_data.json: an object keyed by image id, the values without their id.
+    keyed = {str(item["image_id"]): {k: v for k, v in item.items() if k != "image_id"} for item in items}
+    path = write(tmp_path / "d.json", keyed)
+    pairs = load_preference_pairs(None, path, vg, seed=7, desc_prompt_stream="shared")
+    assert [(p.chosen, p.rejected, p.prompt) for p in pairs] == _release_draws(
+        items, 7, prompt_after_pair=True
+    )
+    assert [p.image_id for p in pairs] == [item["image_id"] for item in items]
+
+
+def test_a_keyed_desc_file_draws_like_the_same_items_as_a_list(tmp_path):
+    items = _uneven_desc_items(12)
+    vg = write_vg(tmp_path, [item["image_id"] for item in items])
+    as_list = load_preference_pairs(None, write(tmp_path / "l.json", items), vg)
+    keyed = {str(item["image_id"]): item for item in items}  # values may keep their image_id
+    assert load_preference_pairs(None, write(tmp_path / "k.json", keyed), vg) == as_list
+
+
+def test_reject_is_read_as_rejected_in_both_files(tmp_path):
+    vg = write_vg(tmp_path, [1])
+    pope = {**pope_item(1)}
+    pope["reject"] = pope.pop("rejected")
+    desc = desc_item(1)
+    desc["reject"] = desc.pop("rejected")
+    pairs = load_preference_pairs(write(tmp_path / "p.json", [pope]), write(tmp_path / "d.json", [desc]), vg)
+    assert pairs[0].rejected == "Yes, there is a cat."
+    assert pairs[-1].source == "desc" and pairs[-1].rejected.startswith("false description")
+
+
+@pytest.mark.parametrize("kind", ["pope", "desc"])
+def test_both_rejected_and_reject_is_refused(tmp_path, kind):
+    vg = write_vg(tmp_path, [1, 2])
+    items = [pope_item(i) if kind == "pope" else desc_item(i) for i in (1, 2)]
+    items[1]["reject"] = items[1]["rejected"]
+    path = write(tmp_path / f"{kind}.json", items)
+    args = (path, None) if kind == "pope" else (None, path)
+    with pytest.raises(UserError) as exc:
+        load_preference_pairs(*args, vg)
+    assert str(exc.value) == f"{path}: item 1 (image_id 2): has both 'rejected' and 'reject'; keep one"
+
+
+def test_wrong_type_under_reject_names_that_key(tmp_path):
+    vg = write_vg(tmp_path, [1])
+    item = desc_item(1)
+    del item["rejected"]
+    item["reject"] = "one string"
+    path = write(tmp_path / "d.json", {"1": item})
+    with pytest.raises(UserError) as exc:
+        load_preference_pairs(None, path, vg)
+    assert str(exc.value).startswith(
+        f"{path}: item '1': field 'reject' must be a non-empty list of non-empty strings, got str"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"12": desc_item(12), "x7": desc_item(7)}, "item 'x7': keys must be image ids (integers)"),
+        ({"12": ["not", "an", "object"]}, "item '12': expected a JSON object, got list"),
+        ({"12": desc_item(13)}, "item '12': field 'image_id' is 13, not the key's 12"),
+        ({"12": {"chosen": ["a"]}}, "item '12': missing field 'rejected' (or 'reject')"),
+        ({"12": {"chosen": "a", "rejected": ["b"]}}, "item '12': field 'chosen' must be a non-empty list"),
+        ("just text", "expected a JSON list of objects or an object keyed by image id, got str"),
+    ],
+)
+def test_bad_keyed_desc_files_name_the_file_and_the_key(tmp_path, data, expected):
+    vg = write_vg(tmp_path, [7, 12, 13])
+    path = write(tmp_path / "desc_data.json", data)
+    with pytest.raises(UserError) as exc:
+        load_preference_pairs(None, path, vg)
+    assert str(exc.value).startswith(f"{path}: {expected}")
+
+
+def test_desc_repeat_repeats_the_description_pairs(data):
+    pope, desc, vg = data
+    once = load_preference_pairs(pope, desc, vg, pope_repeat=1)
+    twice = load_preference_pairs(pope, desc, vg, pope_repeat=1, desc_repeat=2)
+    pope_once = [p for p in once if p.source == "pope"]
+    desc_once = [p for p in once if p.source == "desc"]
+    assert len(desc_once) == 10
+    assert twice == pope_once + desc_once + desc_once  # the repeats are the same draws
+    with pytest.raises(ValueError, match="desc_repeat must be at least 1"):
+        load_preference_pairs(pope, desc, vg, desc_repeat=0)
 
 
 def test_string_image_ids_are_accepted(tmp_path):
@@ -134,7 +285,14 @@ def test_neither_file_given(tmp_path):
 
 @pytest.mark.parametrize(
     ("field", "kind"),
-    [("question", "pope"), ("chosen", "pope"), ("rejected", "pope"), ("correct", "pope"), ("chosen", "desc")],
+    [
+        ("question", "pope"),
+        ("chosen", "pope"),
+        ("rejected", "pope"),
+        ("correct", "pope"),
+        ("chosen", "desc"),
+        ("rejected", "desc"),
+    ],
 )
 def test_missing_field_names_file_item_and_image_id(tmp_path, field, kind):
     vg = write_vg(tmp_path, [1, 2, 3])
@@ -144,7 +302,8 @@ def test_missing_field_names_file_item_and_image_id(tmp_path, field, kind):
     args = (path, None) if kind == "pope" else (None, path)
     with pytest.raises(UserError) as exc:
         load_preference_pairs(*args, vg)
-    assert str(exc.value) == f"{path}: item 1 (image_id 2): missing field {field!r}"
+    missing = "'rejected' (or 'reject')" if field == "rejected" else repr(field)
+    assert str(exc.value) == f"{path}: item 1 (image_id 2): missing field {missing}"
 
 
 def test_missing_image_id(tmp_path):

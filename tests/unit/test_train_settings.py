@@ -144,3 +144,23 @@ def test_a_bad_flag_is_named_as_a_flag_even_with_a_config_file(tmp_path):
     assert flag.exit_code == 2 and "error: --beta:" in flag.output and str(cfg) not in flag.output
     from_file = _run(["--config", str(cfg)])
     assert from_file.exit_code == 2 and f"{cfg}: learning_rate:" in from_file.output
+
+
+def test_desc_whitespace_defaults_to_the_release_and_reaches_the_settings(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_run(settings):
+        seen["s"] = settings
+        raise SystemExit(0)
+
+    monkeypatch.setattr("hadpo_cli.training.run.run_train", fake_run)
+    base = ["--vg-path", str(tmp_path), "--output-dir", str(tmp_path / "o"), "--desc-data", "d.json"]
+    _run(base)
+    assert seen["s"].desc_whitespace is None  # left to the family's recipe
+    assert _instructblip_recipe(seen["s"]).desc_whitespace == "delete-newlines"
+    _run([*base, "--desc-whitespace", "collapse"])
+    assert seen["s"].desc_whitespace == "collapse"
+    bad = _run([*base, "--desc-whitespace", "strip"])
+    assert bad.exit_code == 2 and "error: --desc-whitespace:" in bad.output and "Traceback" not in bad.output
+    help_text = " ".join(_run(["--help"]).output.split())
+    assert "--desc-whitespace" in help_text and "delete-newlines" in help_text

@@ -31,6 +31,8 @@ def command(
     lora_dropout: Annotated[float | None, _opt("lora_dropout")] = None,
     pope_repeat: Annotated[int | None, _opt("pope_repeat")] = None,
     desc_repeat: Annotated[int | None, _opt("desc_repeat")] = None,
+    desc_whitespace: Annotated[str | None, _opt("desc_whitespace")] = None,
+    desc_prompt_stream: Annotated[str | None, _opt("desc_prompt_stream")] = None,
     image_augment: Annotated[str | None, _opt("image_augment")] = None,
     max_length: Annotated[int | None, _opt("max_length")] = None,
     beta: Annotated[float, _opt("beta")] = d(T, "beta"),

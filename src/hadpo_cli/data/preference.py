@@ -8,10 +8,10 @@ and reported as one :class:`UserError`. Images are not opened: training loads th
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from hadpo_cli.data.visual_genome import VGImage, check_images_exist, load_vg_images
 from hadpo_cli.errors import UserError, first_few
@@ -48,6 +48,10 @@ class _Item:
     source: str
 
 
+DescWhitespace = Literal["delete-newlines", "collapse", "keep"]
+DescPromptStream = Literal["separate", "shared"]
+
+
 def load_preference_pairs(
     pope_data: Path | None,
     desc_data: Path | None,
@@ -56,18 +60,27 @@ def load_preference_pairs(
     seed: int = 42,
     pope_repeat: int = 2,
     desc_repeat: int = 1,
+    desc_whitespace: DescWhitespace = "delete-newlines",
+    desc_prompt_stream: DescPromptStream = "separate",
 ) -> list[PreferencePair]:
-    """All training pairs, POPE pairs repeated ``pope_repeat`` times (2 gives the paper's 2:1 mix).
+    """All training pairs: the POPE pairs ``pope_repeat`` times, then the description pairs
+    ``desc_repeat`` times (2 and 1 give the InstructBLIP recipe's 2:1 mix; 1 and 2 LLaVA's).
 
+    ``desc_prompt_stream``: ``separate`` draws the description prompts from a generator of their
+    own, so the chosen/rejected draws are the InstructBLIP release's; ``shared`` draws each item's
+    prompt right after its pair from the same generator, as the LLaVA release does.
     Validates every record, id and image file first, so a bad dataset fails in seconds.
     """
     if pope_data is None and desc_data is None:
         raise UserError("no training data: give --pope-data, --desc-data, or both")
-    if pope_repeat < 1:
-        raise ValueError(f"pope_repeat must be at least 1, got {pope_repeat}")
+    for name, repeat in (("pope_repeat", pope_repeat), ("desc_repeat", desc_repeat)):
+        if repeat < 1:
+            raise ValueError(f"{name} must be at least 1, got {repeat}")
 
     pope_items = _read_pope(Path(pope_data)) if pope_data is not None else []
-    desc_items = _read_desc(Path(desc_data), seed) if desc_data is not None else []
+    desc_items: list[_Item] = []
+    if desc_data is not None:
+        desc_items = _read_desc(Path(desc_data), seed, desc_whitespace, desc_prompt_stream)
     items = pope_items + desc_items
     if not items:
         raise UserError(f"no preference pairs to train on: {_why_empty(pope_data, desc_data)}")
@@ -88,63 +101,105 @@ def mix(pairs: list[PreferencePair], pope_repeat: int, desc_repeat: int) -> list
 
 
 def _read_pope(path: Path) -> list[_Item]:
-    items: list[_Item] = []
-    for index, record in enumerate(_read_list(path)):
-        image_id = _image_id(record, path, index)
-        fields = _Fields(record, path, index, image_id)
-        question, chosen, rejected = fields.text("question"), fields.text("chosen"), fields.text("rejected")
-        # The model already answered these right, so there is nothing to prefer (as the release does).
-        if fields.flag("correct"):
-            continue
-        items.append(_Item(path, image_id, question, chosen, rejected, "pope"))
-    return items
-
-
-def _read_desc(path: Path, seed: int) -> list[_Item]:
-    # One generator for the whole file, drawn in file order: the same seed gives the same
-    # pairs in every run and every process (no hash randomisation involved).
-    rng = random.Random(seed)
-    items: list[_Item] = []
-    for index, record in enumerate(_read_list(path)):
-        image_id = _image_id(record, path, index)
-        fields = _Fields(record, path, index, image_id)
-        chosen_options, rejected_options = fields.texts("chosen"), fields.texts("rejected")
-        chosen = _one_line(rng.choice(chosen_options))
-        rejected = _one_line(rng.choice(rejected_options))
-        prompt = rng.choice(DESC_PROMPTS)
-        items.append(_Item(path, image_id, prompt, chosen, rejected, "desc"))
-    return items
-
-
-def _read_list(path: Path) -> list[Any]:
     data = read_json(path)
     if not isinstance(data, list):
         raise UserError(f"{path}: expected a JSON list of objects, got {type(data).__name__}")
-    return data
+    items: list[_Item] = []
+    for index, record in enumerate(data):
+        fields = _Fields.of_list_item(record, path, index)
+        question, chosen = fields.text("question"), fields.text("chosen")
+        rejected = fields.rejected(text=True)
+        # The model already answered these right, so there is nothing to prefer (as the release does).
+        if fields.flag("correct"):
+            continue
+        items.append(_Item(path, fields.image_id, question, chosen, rejected, "pope"))
+    return items
 
 
-def _image_id(record: Any, path: Path, index: int) -> int:
-    if not isinstance(record, dict):
-        raise UserError(f"{path}: item {index}: expected a JSON object, got {type(record).__name__}")
-    if "image_id" not in record:
-        raise UserError(f"{path}: item {index}: missing field 'image_id'")
-    value = record["image_id"]
+def _read_desc(
+    path: Path, seed: int, whitespace: DescWhitespace, prompt_stream: DescPromptStream
+) -> list[_Item]:
+    # The release seeds Python's global `random` and then, in file order, draws one chosen and
+    # one rejected string per item before anything else draws. A generator of our own seeded the
+    # same way makes the same draws (same seed, same strings as the published run) without
+    # touching global state. The release's prompts are drawn at each access, from a stream the
+    # Trainer reseeds and the shuffled access order decides: that cannot be replayed, so a second
+    # generator draws one per pair, fixed, which keeps precomputed references and resumes valid.
+    rng = random.Random(seed)
+    prompt_rng = rng if prompt_stream == "shared" else random.Random(f"hadpo desc prompts {seed}")
+    clean = _CLEANERS[whitespace]
+    items: list[_Item] = []
+    for fields in _desc_records(path):
+        chosen_options, rejected_options = fields.texts("chosen"), fields.rejected(text=False)
+        chosen = clean(rng.choice(chosen_options))
+        rejected = clean(rng.choice(rejected_options))
+        prompt = prompt_rng.choice(DESC_PROMPTS)
+        items.append(_Item(path, fields.image_id, prompt, chosen, rejected, "desc"))
+    return items
+
+
+def _desc_records(path: Path) -> Iterator[_Fields]:
+    """A list of items (InstructBLIP, MiniGPT-4 releases) or a dict keyed by image id (LLaVA's),
+    in file order either way: the draws follow it."""
+    data = read_json(path)
+    if isinstance(data, list):
+        for index, record in enumerate(data):
+            yield _Fields.of_list_item(record, path, index)
+    elif isinstance(data, dict):
+        for key, record in data.items():
+            yield _Fields.of_keyed_item(record, path, key)
+    else:
+        raise UserError(
+            f"{path}: expected a JSON list of objects or an object keyed by image id, got {type(data).__name__}"
+        )
+
+
+def _parse_image_id(value: Any) -> int | None:
     # The release writes ids as numbers, but some copies carry them as strings of digits.
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().isdigit():
         return int(value)
-    raise UserError(f"{path}: item {index}: field 'image_id' must be an integer, got {value!r}")
+    return None
 
 
 class _Fields:
-    """Typed access to one record's fields; every error names the file, item and image id."""
+    """Typed access to one record's fields; every error names the file and the item."""
 
-    def __init__(self, record: dict[str, Any], path: Path, index: int, image_id: int) -> None:
-        self.record, self.path, self.index, self.image_id = record, path, index, image_id
+    def __init__(self, record: dict[str, Any], path: Path, where: str, image_id: int) -> None:
+        self.record, self.path, self.where, self.image_id = record, path, where, image_id
+
+    @classmethod
+    def of_list_item(cls, record: Any, path: Path, index: int) -> _Fields:
+        where = f"item {index}"
+        if not isinstance(record, dict):
+            raise UserError(f"{path}: {where}: expected a JSON object, got {type(record).__name__}")
+        if "image_id" not in record:
+            raise UserError(f"{path}: {where}: missing field 'image_id'")
+        image_id = _parse_image_id(record["image_id"])
+        if image_id is None:
+            raise UserError(
+                f"{path}: {where}: field 'image_id' must be an integer, got {record['image_id']!r}"
+            )
+        return cls(record, path, f"{where} (image_id {image_id})", image_id)
+
+    @classmethod
+    def of_keyed_item(cls, record: Any, path: Path, key: str) -> _Fields:
+        where = f"item {key!r}"
+        image_id = _parse_image_id(key)
+        if image_id is None:
+            raise UserError(f"{path}: {where}: keys must be image ids (integers)")
+        if not isinstance(record, dict):
+            raise UserError(f"{path}: {where}: expected a JSON object, got {type(record).__name__}")
+        # The value may repeat its id; one that disagrees with its key is a broken file.
+        if "image_id" in record and _parse_image_id(record["image_id"]) != image_id:
+            raise UserError(
+                f"{path}: {where}: field 'image_id' is {record['image_id']!r}, not the key's {image_id}"
+            )
+        return cls(record, path, where, image_id)
 
     def _fail(self, message: str) -> UserError:
-        return UserError(f"{self.path}: item {self.index} (image_id {self.image_id}): {message}")
+        return UserError(f"{self.path}: {self.where}: {message}")
 
     def _get(self, key: str) -> Any:
         if key not in self.record:
@@ -169,6 +224,16 @@ class _Fields:
             )
         return value
 
+    def rejected(self, *, text: bool) -> Any:
+        """The hallucinated answer(s): ``rejected`` in the InstructBLIP release, ``reject`` in the
+        LLaVA and MiniGPT-4 ones. Both in one item would leave us guessing which is meant."""
+        present = [key for key in ("rejected", "reject") if key in self.record]
+        if len(present) == 2:
+            raise self._fail("has both 'rejected' and 'reject'; keep one")
+        if not present:
+            raise self._fail("missing field 'rejected' (or 'reject')")
+        return self.text(present[0]) if text else self.texts(present[0])
+
     def flag(self, key: str) -> bool:
         value = self._get(key)
         if not isinstance(value, bool):
@@ -181,10 +246,19 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {shown if len(shown) <= 40 else shown[:37] + '...'}"
 
 
-def _one_line(text: str) -> str:
-    # GPT-written descriptions carry line breaks the release strips; the model should not
-    # learn to emit them before EOS.
+def _delete_newlines(text: str) -> str:
+    # The release's `.replace("\n", "")`: "table.\nThe" becomes "table.The", as it trained.
+    return text.replace("\n", "")
+
+
+def _collapse_whitespace(text: str) -> str:
+    # Every run of whitespace (line breaks included) becomes one space: no glued sentences,
+    # and the model does not learn to emit line breaks before EOS.
     return " ".join(text.split())
+
+
+# "keep" is the LLaVA-1.5 release, whose train_dpo.py uses the strings as they are.
+_CLEANERS = {"delete-newlines": _delete_newlines, "collapse": _collapse_whitespace, "keep": str}
 
 
 def _check_ids_resolve(items: list[_Item], images: dict[int, VGImage], vg_path: Path) -> None:

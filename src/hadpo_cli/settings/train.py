@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from hadpo_cli.data.preference import DescPromptStream, DescWhitespace
 from hadpo_cli.models.loading import DEFAULT_MODEL, DType
 from hadpo_cli.settings.base import Settings
 
@@ -42,6 +43,18 @@ class TrainSettings(Settings):
         None,
         description="crop-flip: random resized crop (50-100% area) and horizontal flip, drawn once per pair "
         "from --seed; none: the plain eval preprocessing.",
+    )
+    desc_whitespace: DescWhitespace | None = Field(
+        None,
+        description="How description answers are cleaned. delete-newlines: every line break removed, "
+        "as the InstructBLIP release did (it glues 'table.\\nThe' into 'table.The'); collapse: every run "
+        "of whitespace, line breaks included, becomes one space; keep: as written (the LLaVA release).",
+    )
+    desc_prompt_stream: DescPromptStream | None = Field(
+        None,
+        description="How the description prompt phrasing is drawn. separate: from a generator of its own, "
+        "so the chosen/rejected draws are the InstructBLIP release's; shared: right after each item's "
+        "pair from the same generator, as the LLaVA release does.",
     )
     max_length: int | None = Field(
         None,
@@ -157,6 +170,7 @@ def with_recipe(settings: TrainSettings, recipe: dict[str, Any]) -> TrainSetting
 
 RECIPE_FIELDS = (
     "lora_target", "lora_r", "lora_alpha", "lora_dropout", "pope_repeat", "desc_repeat", "image_augment",
+    "desc_whitespace", "desc_prompt_stream",
     "max_length", "learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps",
     "warmup_steps", "weight_decay",
 )  # fmt: skip

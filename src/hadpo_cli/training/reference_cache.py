@@ -39,6 +39,16 @@ def model_identity(model_id: str, config: Any) -> dict[str, Any]:
     return out
 
 
+def pairs_digest(pairs: list[Any]) -> str:
+    """The pairs themselves (text, image, order): a file written by a version of hadpo that drew
+    or cleaned the description pairs differently must not be reused for the same input files."""
+    h = hashlib.sha256()
+    for pair in pairs:
+        row = [str(pair.image_path), pair.image_id, pair.source, pair.prompt, pair.chosen, pair.rejected]
+        h.update(json.dumps(row).encode())
+    return h.hexdigest()
+
+
 def fingerprint(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -80,7 +90,15 @@ def load_on_main(output_dir: Path, key: str, state: Any) -> dict[int, tuple[floa
 def precompute(
     dpo_model: Any, collator: Any, pairs: list[Any], batch_size: int, state: Any
 ) -> dict[int, tuple[float, float]]:
-    """One no-grad pass, split across processes; a pair repeated in the mix is computed once."""
+    """One no-grad pass, split across processes; a pair repeated in the mix is computed once.
+
+    ``batch_size`` pairs per forward, and the training forward's autocast: the values are meant
+    to be the ones the training forward would compute for the reference, bit for bit where the
+    kernels allow. In bf16 and fp16 they do not across batch layouts: the fused attention kernel
+    blocks over keys by the padded length, so a pair's log-prob moves (~1e-4 nats) with the
+    length of its batch-mates. With the training's own pairs per forward of 1 (the published
+    recipe) the layouts are the same and the step-0 rewards are exactly zero.
+    """
     import torch
     from accelerate.utils import gather_object
 
@@ -91,13 +109,14 @@ def precompute(
     device = state.device
     dpo_model.to(device)
     dpo_model.eval()
+    autocast = _training_autocast(dpo_model, device)
     with state.split_between_processes(unique) as mine:
         local: list[tuple[int, float, float]] = []
         for start in range(0, len(mine), batch_size):
             chunk = mine[start : start + batch_size]
             batch = collator([{"index": i} for i in chunk])
             batch = {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
-            with torch.no_grad():
+            with torch.no_grad(), autocast:
                 ref_c, ref_r = dpo_model.reference_for_batch(batch)
             local.extend(zip(chunk, ref_c.float().tolist(), ref_r.float().tolist(), strict=True))
     merged = gather_object(local) if state.num_processes > 1 else local
@@ -106,3 +125,21 @@ def precompute(
     if state.is_main_process:
         err.print(f"reference log-probs precomputed for {len(unique)} distinct pairs")
     return {i: by_index[first[pair]] for i, pair in enumerate(pairs)}
+
+
+def _training_autocast(dpo_model: Any, device: Any) -> Any:
+    """The autocast the Trainer will wrap the training forward in: its mixed-precision flags
+    come from the language model's weight dtype (see training/precision.py), so derive them the
+    same way here rather than run the pass in a precision training never sees."""
+    import torch
+
+    from hadpo_cli.training.precision import trainer_precision
+
+    weights = next(dpo_model.language_model.parameters()).dtype
+    device_type = torch.device(device).type
+    flags = trainer_precision(weights, use_cpu=device_type == "cpu")
+    if flags["bf16"]:
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    if flags["fp16"]:
+        return torch.autocast(device_type, dtype=torch.float16)
+    return torch.autocast(device_type, enabled=False)

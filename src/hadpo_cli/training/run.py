@@ -111,15 +111,18 @@ def training_arguments(settings: TrainSettings, use_cpu: bool) -> Any:
     report_to = [r.strip() for r in settings.report_to.split(",") if r.strip()]
     check_report_to(report_to)
     from hadpo_cli.models.loading import resolve_dtype
+    from hadpo_cli.training.precision import trainer_precision
 
-    bf16 = not use_cpu and str(resolve_dtype(settings.dtype)) == "torch.bfloat16"
+    precision = trainer_precision(resolve_dtype(settings.dtype), use_cpu)
     try:
-        return _training_arguments(settings, use_cpu, report_to, bf16)
+        return _training_arguments(settings, use_cpu, report_to, precision)
     except (ValueError, ImportError) as exc:
         raise UserError(f"trainer settings: {first_line(exc)}") from None
 
 
-def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[str], bf16: bool) -> Any:
+def _training_arguments(
+    settings: TrainSettings, use_cpu: bool, report_to: list[str], precision: dict[str, bool]
+) -> Any:
     from transformers import TrainingArguments
 
     return TrainingArguments(
@@ -144,7 +147,7 @@ def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[
         remove_unused_columns=False,
         dataloader_num_workers=settings.dataloader_num_workers,
         use_cpu=use_cpu,
-        bf16=bf16 and not use_cpu,
+        **precision,
         disable_tqdm=False,
         ddp_find_unused_parameters=False,
         save_only_model=False,
@@ -154,16 +157,24 @@ def _training_arguments(settings: TrainSettings, use_cpu: bool, report_to: list[
 def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) -> TrainResult:
     from accelerate import PartialState
 
-    from hadpo_cli.data.preference import load_preference_pairs, mix
+    from hadpo_cli.data.preference import load_preference_pairs
     from hadpo_cli.training import resume as resuming
 
-    # Data first: a bad path fails in a second, not after a 13B model has loaded. Then the
-    # model's config (kilobytes) decides the family and so the recipe's defaults (the mix too).
-    once = load_preference_pairs(
-        settings.pope_data, settings.desc_data, settings.vg_path, seed=settings.seed, pope_repeat=1
-    )
+    # Data first: a bad path fails in a second, not after a 13B model has loaded (this first read
+    # only validates). Then the model's config (kilobytes) decides the family and so the recipe's
+    # defaults, which include how the description pairs are drawn and cleaned: read them so.
+    load_preference_pairs(settings.pope_data, settings.desc_data, settings.vg_path, seed=settings.seed)
     settings = resolve_recipe(settings)
-    pairs = mix(once, settings.pope_repeat, settings.desc_repeat)
+    pairs = load_preference_pairs(
+        settings.pope_data,
+        settings.desc_data,
+        settings.vg_path,
+        seed=settings.seed,
+        pope_repeat=settings.pope_repeat,
+        desc_repeat=settings.desc_repeat,
+        desc_whitespace=settings.desc_whitespace,
+        desc_prompt_stream=settings.desc_prompt_stream,
+    )
     resume = resuming.resolve_resume(settings)
 
     import torch
@@ -214,11 +225,13 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     reference = "inline"
     if settings.precompute_ref_logps:
         dtype = next(loaded.model.parameters()).dtype
-        key = reference_cache.fingerprint(_reference_fingerprint(settings, loaded.model.config, dtype))
+        parts = _reference_fingerprint(settings, loaded.model.config, dtype)
+        key = reference_cache.fingerprint({**parts, "pairs": reference_cache.pairs_digest(pairs)})
         table = reference_cache.load_on_main(settings.output_dir, key, state)
         reference = "precomputed (reused)"
         if table is None:
-            batch_size = max(1, settings.per_device_train_batch_size * 2)
+            # The training's own pairs per forward: with 1 (the recipe) the padding is the same.
+            batch_size = settings.per_device_train_batch_size
             table = reference_cache.precompute(dpo_model, collator, pairs, batch_size, state)
             if state.is_main_process:
                 reference_cache.save(settings.output_dir, key, table)

@@ -16,11 +16,14 @@ from transformers import Trainer
 
 from hadpo_cli.models.adapters import WEIGHT_NAMES, check_all_loaded
 from hadpo_cli.training.dpo_loss import dpo_loss, reward_metrics, sft_nll
+from hadpo_cli.training.precision import check_trainable_fp32
 
 
 class HADPOTrainer(Trainer):
     def __init__(self, *args: Any, beta: float, loss_type: str, sft_weight: float, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if self.args.fp16:
+            check_trainable_fp32(self.model)  # the GradScaler cannot step fp16 weights
         self.beta = beta
         self.loss_type = loss_type
         self.sft_weight = sft_weight

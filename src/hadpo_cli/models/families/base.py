@@ -40,8 +40,6 @@ class VLMFamily(ABC):
     train_recipe: ClassVar[dict[str, Any]] = {}
     # Decoding as the published evaluation scripts ran it, per benchmark: field -> value.
     eval_recipe: ClassVar[dict[str, dict[str, Any]]] = {}
-    # How desc_data.json pairs and prompts were drawn by the release (see data/preference.py).
-    desc_draws: ClassVar[str] = "pairs-first"
     # Top-level submodule names of the VLM, as peft keys spell them: an adapter whose keys start
     # with one of these addresses the whole VLM (models/adapters.py tells layouts apart by them).
     adapter_roots: ClassVar[tuple[str, ...]] = ()

@@ -35,6 +35,8 @@ class InstructBlipFamily(VLMFamily):
         "max_length": 512,
         "pope_repeat": 2,
         "desc_repeat": 1,
+        "desc_whitespace": "delete-newlines",
+        "desc_prompt_stream": "separate",
         "image_augment": "crop-flip",
     }
     eval_recipe = {
@@ -42,7 +44,6 @@ class InstructBlipFamily(VLMFamily):
         "pope": {"num_beams": 5, "max_new_tokens": 256, "repetition_penalty": 1.5},
         "shr": {"num_beams": 5, "max_new_tokens": 256, "repetition_penalty": 1.5},
     }
-    desc_draws = "pairs-first"
     adapter_roots = ("language_model.", "vision_model.", "qformer.", "language_projection.", "query_tokens")
 
     @classmethod

@@ -59,13 +59,14 @@ class LlavaFamily(VLMFamily):
         "max_length": 2048,
         "pope_repeat": 1,
         "desc_repeat": 2,
+        "desc_whitespace": "keep",
+        "desc_prompt_stream": "shared",
         "image_augment": "none",
     }
     eval_recipe = {
         "pope": {"num_beams": 1, "max_new_tokens": 512, "repetition_penalty": 1.0},
         "shr": {"num_beams": 5, "max_new_tokens": 512, "repetition_penalty": 1.0},
     }
-    desc_draws = "pairs-then-prompt"
     # transformers 5 nests the decoder; LLaVA's own code (the released adapter) has model.layers.
     adapter_roots = ("model.language_model.", "model.vision_tower.", "model.multi_modal_projector.")
 
