@@ -162,5 +162,5 @@ def test_desc_whitespace_defaults_to_the_release_and_reaches_the_settings(tmp_pa
     assert seen["s"].desc_whitespace == "collapse"
     bad = _run([*base, "--desc-whitespace", "strip"])
     assert bad.exit_code == 2 and "error: --desc-whitespace:" in bad.output and "Traceback" not in bad.output
-    help_text = " ".join(_run(["--help"]).output.split())
+    help_text = " ".join(_run(["--help"]).output.split()).replace("- ", "-")  # rich wraps at hyphens
     assert "--desc-whitespace" in help_text and "delete-newlines" in help_text
