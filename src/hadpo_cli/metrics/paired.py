@@ -75,27 +75,26 @@ def paired_bootstrap(
 ) -> dict[str, Interval]:
     """Percentile intervals of every metric's delta, all metrics from the same resamples.
 
-    ``baseline`` and ``candidate`` hold the same column names, each an array over the same
-    items in the same order (row i of both is one item). A metric undefined on the full data
-    (zero denominator) gets ``None`` throughout; resamples where it is undefined are dropped
-    from its interval.
+    Every column of ``baseline`` and ``candidate`` is an array over the same items in the same
+    order (row i of each is one item); the two sides may carry different columns (an SHR run
+    judged three times against one judged once). A metric undefined on the full data (zero
+    denominator) gets ``None`` throughout; resamples where it is undefined are dropped from
+    its interval.
     """
     names = list(metrics)
-    keys = sorted(baseline)
-    if sorted(candidate) != keys:
-        raise ValueError("baseline and candidate need the same columns")
+    base_keys, cand_keys = sorted(baseline), sorted(candidate)
     sizes = {len(np.asarray(v)) for v in [*baseline.values(), *candidate.values()]}
     if len(sizes) != 1:
         raise ValueError(f"columns of different lengths: {sorted(sizes)}")
     n = sizes.pop()
-    k = len(keys)
-    data = tuple(np.asarray(baseline[c], dtype=float) for c in keys) + tuple(
-        np.asarray(candidate[c], dtype=float) for c in keys
+    k = len(base_keys)
+    data = tuple(np.asarray(baseline[c], dtype=float) for c in base_keys) + tuple(
+        np.asarray(candidate[c], dtype=float) for c in cand_keys
     )
 
     def deltas(*arrays: np.ndarray, axis: int = -1) -> np.ndarray:
-        base = dict(zip(keys, arrays[:k], strict=True))
-        cand = dict(zip(keys, arrays[k:], strict=True))
+        base = dict(zip(base_keys, arrays[:k], strict=True))
+        cand = dict(zip(cand_keys, arrays[k:], strict=True))
         return np.stack([metrics[m](cand, axis) - metrics[m](base, axis) for m in names])
 
     full = deltas(*data)
@@ -144,12 +143,11 @@ def col_sum(cols: Columns, name: str, axis: int) -> np.ndarray:
     return np.sum(cols[name], axis=axis)
 
 
-def ratio_of_sums(cols: Columns, num: str, den: str, axis: int) -> np.ndarray:
-    """``sum(num) / sum(den)`` over the items; NaN where the denominator is 0."""
+def ratio_of_sums(cols: Columns, num: str, den: str, axis: int, *, empty: float = float("nan")) -> np.ndarray:
+    """``sum(num) / sum(den)`` over the items; ``empty`` (NaN: undefined) where the denominator is 0."""
     top = np.asarray(col_sum(cols, num, axis), dtype=float)
     bottom = np.asarray(col_sum(cols, den, axis), dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), np.nan)
+    return np.where(bottom > 0, top / np.where(bottom > 0, bottom, 1), empty)
 
 
 def col_mean(cols: Columns, name: str, axis: int) -> np.ndarray:
