@@ -73,8 +73,26 @@ def write_pope_run(
     return out
 
 
+def write_vg_images(folder: Path, image_ids: list[int]) -> Path:
+    """A Visual Genome folder as the SHR reader finds images: image_data.json and the files."""
+    (folder / "VG_100K").mkdir(parents=True, exist_ok=True)
+    index = []
+    for i in image_ids:
+        Image.new("RGB", (80, 60), (200, 30 * i % 255, 60)).save(folder / "VG_100K" / f"{i}.jpg")
+        index.append(
+            {"image_id": i, "url": f"https://cs.stanford.edu/VG_100K/{i}.jpg", "width": 80, "height": 60}
+        )
+    (folder / "image_data.json").write_text(json.dumps(index), encoding="utf-8")
+    return folder
+
+
 def write_shr_run(
-    out: Path, responses: dict[int, str], labels: dict[int, list[str]], *, runs: int = 1
+    out: Path,
+    responses: dict[int, str],
+    labels: dict[int, list[str]],
+    *,
+    runs: int = 1,
+    vg: Path | None = None,
 ) -> Path:
     """An `eval shr` output through the module's own writers: judgement.json, metrics.json,
     settings.json. ``labels[image_id]`` gives one label per sentence (the same in every run)."""
@@ -96,5 +114,7 @@ def write_shr_run(
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / shr.JUDGEMENT_FILE, shr.judgement_document(items, judged, "rule-judge"))
     atomic_write_json(out / shr.METRICS_FILE, shr.compute_metrics(items, judged))
-    atomic_write_json(out / shr.SETTINGS_FILE, {"judge_model": "rule-judge", "vg_path": None})
+    atomic_write_json(
+        out / shr.SETTINGS_FILE, {"judge_model": "rule-judge", "vg_path": str(vg) if vg else None}
+    )
     return out

@@ -1,0 +1,155 @@
+"""`hadpo report` without a browser: the sections, the numbers in them, one file with nothing
+fetched from the network, each thumbnail embedded once. (tests/integration opens it in chromium.)"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from hadpo_cli.__main__ import app
+from results_fixtures import (
+    write_coco_images,
+    write_pope_labels,
+    write_pope_run,
+    write_shr_run,
+    write_vg_images,
+)
+
+SHR_RESPONSES = {1: "A dog runs. A cat sleeps. A kite flies.", 2: "A red car. A man."}
+BASE_LABELS = {1: ["hallucination", "correct", "hallucination"], 2: ["hallucination", "correct"]}
+CAND_LABELS = {1: ["correct", "correct", "hallucination"], 2: ["correct", "cannot judge"]}
+
+
+def write_training_run(folder, steps=8):
+    folder.mkdir(parents=True)
+    logs = [
+        {
+            "step": i,
+            "loss": 0.69 - 0.03 * i,
+            "rewards/margins": 0.02 * i,
+            "rewards/accuracies": min(1.0, 0.5 + 0.06 * i),
+            "logps/chosen": -40.0 + i,
+            "logps/rejected": -40.0 - i,
+            "learning_rate": 0.01,
+        }
+        for i in range(1, steps + 1)
+    ]
+    state = {"global_step": steps, "log_history": [*logs, {"step": steps, "train_runtime": 1.0}]}
+    (folder / "trainer_state.json").write_text(json.dumps(state))
+    (folder / "settings.json").write_text(json.dumps({"model": "tiny", "beta": 0.1, "learning_rate": 0.01}))
+    return folder
+
+
+def make_outputs(root):
+    """A baseline and a candidate (POPE + SHR each), and one training run, as the tools write them."""
+    labels = write_pope_labels(root / "data" / "coco_pope_adversarial.json", 40)
+    coco = write_coco_images(root / "data" / "coco", 20)
+    vg = write_vg_images(root / "data" / "vg", [1, 2])
+    write_pope_run(root / "base" / "pope", labels, wrong=set(range(9)), coco=coco)
+    # Questions 6 and 7 share image 3, question 22 is image 11: two thumbnails for three cards.
+    write_pope_run(root / "cand" / "pope", labels, wrong={6, 7, 22}, coco=coco)
+    write_shr_run(root / "base" / "shr", SHR_RESPONSES, BASE_LABELS, vg=vg)
+    write_shr_run(root / "cand" / "shr", SHR_RESPONSES, CAND_LABELS, vg=vg)
+    write_training_run(root / "train")
+    return root
+
+
+def build(root, *extra):
+    out = root / "report.html"
+    args = [
+        "report",
+        str(root / "train"),
+        str(root / "cand"),
+        "--output",
+        str(out),
+        "--resamples",
+        "200",
+        *extra,
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out.read_text(encoding="utf-8"), result
+
+
+@pytest.fixture()
+def outputs(tmp_path):
+    return make_outputs(tmp_path)
+
+
+def test_every_section_is_there(outputs):
+    page, result = build(outputs, "--baseline", str(outputs / "base"))
+    for section in ("training", "evaluation", "compare", "inspection"):
+        assert f'<section id="{section}">' in page
+    assert "wrote" in result.stderr and result.stdout == ""
+    # Six training curves and the settings of the run.
+    assert "DPO loss" in page and "reward accuracy" in page and "learning rate" in page
+    assert "<code>0.1</code>" in page  # beta
+    # Metric table: candidate POPE accuracy 37/40, baseline 31/40.
+    assert "92.50" in page and "77.50" in page
+    # Compare: McNemar b=1 (question 22), c=7 -> p = 2*(1+8)/2^8.
+    assert f"{2 * 9 / 256:.3g}" in page
+
+
+def test_pope_wrong_answers_grouped_by_object_with_thumbnails_made_once(outputs):
+    page, _ = build(outputs, "--baseline", str(outputs / "base"))
+    assert "3 of 40 questions answered wrong" in page
+    # Questions 6 and 22 ask about "dining table" (i % 4 == 2), 7 about "car".
+    assert re.search(r"<summary>dining table <span class=\"muted\">\(2\)</span>", page)
+    assert re.search(r"<summary>car <span class=\"muted\">\(1\)</span>", page)
+    pope_rules = re.findall(
+        r"\.t\d+\{width:\d+px;height:\d+px;background-image:url\(data:image/jpeg;base64,", page
+    )
+    assert len(pope_rules) == 2 + 2  # two COCO images, two VG images
+    assert "baseline also wrong" in page and "baseline was right" in page
+
+
+def test_shr_sentences_carry_labels_reasons_and_the_filter(outputs):
+    page, _ = build(outputs)
+    assert 'class="halonly"' in page
+    assert '<li class="sent hal"><span class="badge hal">hallucination</span> A kite flies' in page
+    assert "because 2" in page
+    assert "5 of 5 sentences shown" in page
+
+
+def test_page_needs_no_network(outputs):
+    page, _ = build(outputs, "--baseline", str(outputs / "base"))
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert not re.search(r"url\((['\"])?(https?:)?//", page)
+    assert "@import" not in page
+
+
+def test_same_inputs_same_page(outputs):
+    a, _ = build(outputs, "--baseline", str(outputs / "base"))
+    b, _ = build(outputs, "--baseline", str(outputs / "base"))
+    assert a == b
+
+
+def test_unreadable_path_is_one_error_line(tmp_path):
+    result = CliRunner().invoke(
+        app, ["report", str(tmp_path / "missing"), "--output", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code == 2
+    assert result.stderr.strip().startswith("error:") and "not found" in result.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_folder_without_results_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = CliRunner().invoke(
+        app, ["report", str(tmp_path / "empty"), "--output", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code == 2
+    assert "no training run (trainer_state.json) or evaluation result found" in result.stderr
+
+
+def test_training_run_with_only_checkpoints(tmp_path):
+    run = write_training_run(tmp_path / "run" / "checkpoint-8")
+    (run / "settings.json").rename(run / "hadpo_settings.json")
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "run"), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert '<section id="training">' in page and "<code>tiny</code>" in page
