@@ -109,7 +109,7 @@ def test_pope_wrong_answers_grouped_by_object_with_thumbnails_made_once(outputs)
 def test_shr_sentences_carry_labels_reasons_and_the_filter(outputs):
     page, _ = build(outputs)
     assert 'class="halonly"' in page
-    assert '<li class="sent hal"><span class="badge hal">hallucination</span> A kite flies' in page
+    assert '<li class="sent hal" value="3"><span class="badge hal">hallucination</span> A kite flies' in page
     assert "because 2" in page
     assert "5 of 5 sentences shown" in page
 

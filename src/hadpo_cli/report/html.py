@@ -130,14 +130,15 @@ def shr_sentences(result: Any, paths: dict[str, Path], thumbs: Thumbnails) -> st
     for rec in result.records:
         items = []
         has_hal = False
-        for s in rec["sentences"]:
+        for number, s in enumerate(rec["sentences"], start=1):
             label = s.get("label")
             counts[label if label in counts else None] += 1
             has_hal = has_hal or label == "hallucination"
             css = {"hallucination": "hal", "correct": "ok", "cannot judge": "cj"}.get(label, "nj")
             reason = f'<div class="reason">{escape(str(s["reason"]))}</div>' if s.get("reason") else ""
             items.append(
-                f'<li class="sent {css}"><span class="badge {css}">{escape(label or "not judged")}</span> '
+                # value=: the filter hides sentences, the numbers must stay those of the description
+                f'<li class="sent {css}" value="{number}"><span class="badge {css}">{escape(label or "not judged")}</span> '
                 f"{escape(s['sentence'])}{reason}</li>"
             )
         image_id = str(rec["image_id"])
