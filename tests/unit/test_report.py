@@ -153,3 +153,29 @@ def test_training_run_with_only_checkpoints(tmp_path):
     assert result.exit_code == 0, result.output
     page = out.read_text()
     assert '<section id="training">' in page and "<code>tiny</code>" in page
+
+
+def test_300_photo_sized_images_stay_far_under_20_mb(tmp_path):
+    # Noise is JPEG's worst case; a thumbnail of it is still a few kilobytes.
+    import numpy as np
+    from PIL import Image
+
+    from hadpo_cli.report.html import Thumbnails
+
+    rng = np.random.default_rng(0)
+    thumbs = Thumbnails()
+    for i in range(300):
+        path = tmp_path / f"{i}.jpg"
+        Image.fromarray(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)).save(path, quality=95)
+        thumbs.tag(path, str(i))
+        thumbs.tag(path, str(i))  # shown twice, embedded once
+    assert len(thumbs) == 300
+    assert len(thumbs.css().encode()) < 20e6 / 2
+
+
+def test_a_missing_image_is_marked_not_fatal(tmp_path):
+    from hadpo_cli.report.html import Thumbnails
+
+    thumbs = Thumbnails()
+    assert "no image" in thumbs.tag(tmp_path / "gone.jpg", "gone")
+    assert len(thumbs) == 0
