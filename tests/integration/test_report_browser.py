@@ -7,13 +7,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-from test_report import BASE_LABELS, CAND_LABELS, build, make_outputs  # noqa: E402
+from results_fixtures import BASE_LABELS, CAND_LABELS, build, make_outputs
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,6 @@ fetched from the network, each thumbnail embedded once. (tests/integration opens
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -11,67 +10,10 @@ from typer.testing import CliRunner
 
 from hadpo_cli.__main__ import app
 from results_fixtures import (
-    write_coco_images,
-    write_pope_labels,
-    write_pope_run,
-    write_shr_run,
-    write_vg_images,
+    build,
+    make_outputs,
+    write_training_run,
 )
-
-SHR_RESPONSES = {1: "A dog runs. A cat sleeps. A kite flies.", 2: "A red car. A man."}
-BASE_LABELS = {1: ["hallucination", "correct", "hallucination"], 2: ["hallucination", "correct"]}
-CAND_LABELS = {1: ["correct", "correct", "hallucination"], 2: ["correct", "cannot judge"]}
-
-
-def write_training_run(folder, steps=8):
-    folder.mkdir(parents=True)
-    logs = [
-        {
-            "step": i,
-            "loss": 0.69 - 0.03 * i,
-            "rewards/margins": 0.02 * i,
-            "rewards/accuracies": min(1.0, 0.5 + 0.06 * i),
-            "logps/chosen": -40.0 + i,
-            "logps/rejected": -40.0 - i,
-            "learning_rate": 0.01,
-        }
-        for i in range(1, steps + 1)
-    ]
-    state = {"global_step": steps, "log_history": [*logs, {"step": steps, "train_runtime": 1.0}]}
-    (folder / "trainer_state.json").write_text(json.dumps(state))
-    (folder / "settings.json").write_text(json.dumps({"model": "tiny", "beta": 0.1, "learning_rate": 0.01}))
-    return folder
-
-
-def make_outputs(root):
-    """A baseline and a candidate (POPE + SHR each), and one training run, as the tools write them."""
-    labels = write_pope_labels(root / "data" / "coco_pope_adversarial.json", 40)
-    coco = write_coco_images(root / "data" / "coco", 20)
-    vg = write_vg_images(root / "data" / "vg", [1, 2])
-    write_pope_run(root / "base" / "pope", labels, wrong=set(range(9)), coco=coco)
-    # Questions 6 and 7 share image 3, question 22 is image 11: two thumbnails for three cards.
-    write_pope_run(root / "cand" / "pope", labels, wrong={6, 7, 22}, coco=coco)
-    write_shr_run(root / "base" / "shr", SHR_RESPONSES, BASE_LABELS, vg=vg)
-    write_shr_run(root / "cand" / "shr", SHR_RESPONSES, CAND_LABELS, vg=vg)
-    write_training_run(root / "train")
-    return root
-
-
-def build(root, *extra):
-    out = root / "report.html"
-    args = [
-        "report",
-        str(root / "train"),
-        str(root / "cand"),
-        "--output",
-        str(out),
-        "--resamples",
-        "200",
-        *extra,
-    ]
-    result = CliRunner().invoke(app, args)
-    assert result.exit_code == 0, result.output
-    return out.read_text(encoding="utf-8"), result
 
 
 @pytest.fixture()
