@@ -156,3 +156,29 @@ def test_columns_are_aligned_with_keys(tmp_path):
     run = write_pope_run(tmp_path / "run", labels, wrong={5})
     [result] = find_results(run)
     assert np.flatnonzero(result.columns["correct"] == 0).tolist() == [result.keys.index("5")]
+
+
+def test_any_file_of_an_output_names_its_run(tmp_path):
+    labels = write_pope_labels(tmp_path / "labels.json", 6)
+    pope = write_pope_run(tmp_path / "pope", labels, wrong={1})
+    shr = write_shr_run(tmp_path / "shr", RESPONSES, LABELS)
+    for path in (pope / "answers.jsonl", pope / "answers.metrics.json"):
+        assert [(r.benchmark, r.split) for r in find_results(path)] == [("pope", "adversarial")], path
+    for path in (shr / "judgement.json", shr / "metrics.json"):
+        assert [(r.benchmark, r.split) for r in find_results(path)] == [("shr", "val")], path
+
+
+def test_an_answers_file_of_a_multi_split_run_is_that_split_only(tmp_path):
+    labels = write_pope_labels(tmp_path / "labels.json", 6)
+    run = write_pope_run(tmp_path / "pope", labels, wrong=set())
+    doc = read_json(run / "answers.metrics.json")
+    (run / "answers.jsonl").rename(run / "answers_random.jsonl")
+    shutil.copy(run / "answers_random.jsonl", run / "answers_popular.jsonl")
+    split = doc["splits"].pop("adversarial")
+    doc["splits"] = {
+        "random": {**split, "answers": str(run / "answers_random.jsonl")},
+        "popular": {**split, "answers": str(run / "answers_popular.jsonl")},
+    }
+    (run / "answers.metrics.json").write_text(json.dumps(doc))
+    assert sorted(r.split for r in find_results(run)) == ["popular", "random"]
+    assert [r.split for r in find_results(run / "answers_popular.jsonl")] == ["popular"]

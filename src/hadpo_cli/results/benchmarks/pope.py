@@ -65,6 +65,14 @@ def split_key(name: str) -> str:
 
 
 def find(path: Path) -> list[EvalResult]:
+    if path.is_file() and path.suffix == ".jsonl":
+        # An answers file named directly: the split of its metrics file that it holds.
+        metrics = path.with_name(f"{path.stem}.metrics.json")
+        if not metrics.is_file():
+            metrics = next(path.parent.glob("*.metrics.json"), metrics)
+        if not metrics.is_file():
+            return []
+        return [r for r in find(metrics) if r.identity[0] == str(path.resolve())]
     out = []
     for file in walk(path, lambda p: p.name.endswith(".metrics.json")):
         doc = read_json(file)

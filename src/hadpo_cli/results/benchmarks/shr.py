@@ -66,6 +66,8 @@ METRICS = (
 
 
 def find(path: Path) -> list[EvalResult]:
+    if path.is_file() and path.name in ("metrics.json", "settings.json"):
+        path = path.parent  # one file of an output folder named: the folder is the run
     out = []
     for file in walk(path, lambda p: p.name in (JUDGEMENT_FILE, RESPONSES_FILE)):
         if file.name == JUDGEMENT_FILE:
