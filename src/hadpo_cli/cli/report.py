@@ -17,7 +17,7 @@ S = ReportSettings
 @guarded
 def command(
     paths: Annotated[
-        list[Path], typer.Argument(metavar="PATH...", help=field_help(S, "paths"), show_default=False)
+        list[Path], typer.Argument(metavar="PATH", help=field_help(S, "paths"), show_default=False)
     ],
     output: Annotated[Path, settings_option(S, "output", "--output", "-o")] = field_default(S, "output"),
     baseline: Annotated[
