@@ -9,11 +9,11 @@ from __future__ import annotations
 import typer
 
 from hadpo_cli import __version__
-from hadpo_cli.cli import demo, eval_pope, eval_shr, merge, score, train
+from hadpo_cli.cli import compare, demo, eval_pope, eval_shr, merge, report, score, train
 
 app = typer.Typer(
     name="hadpo",
-    help="HA-DPO: hallucination-aware DPO for vision-language models - train, merge, evaluate, score.",
+    help="HA-DPO: hallucination-aware DPO for vision-language models - train, merge, evaluate, score, compare, report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -50,6 +50,12 @@ eval_app.command("pope", help="Answer POPE questions, then score them.")(eval_po
 eval_app.command("shr", help="Describe images and judge each sentence (SHR).")(eval_shr.command)
 app.add_typer(eval_app, name="eval")
 app.command("score", help="POPE metrics from an answers file and a label file.")(score.command)
+app.command("compare", help="Metric deltas of two evaluations, with paired tests and intervals.")(
+    compare.command
+)
+app.command("report", help="One self-contained HTML page from training and evaluation outputs.")(
+    report.command
+)
 app.command("demo", help="Run every stage on a tiny built-in model (offline).")(demo.command)
 
 

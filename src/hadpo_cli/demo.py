@@ -257,6 +257,7 @@ STAGES: list[Stage] = [
     Stage("eval pope", "hadpo_cli.evaluation.pope:demo_stage"),
     Stage("score", score_stage),
     Stage("eval shr", eval_shr_stage),
+    Stage("report", "hadpo_cli.report.build:demo_stage"),
 ]
 
 

@@ -23,7 +23,16 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(tmp_path, monkeypatch)
     summary = json.loads(result.stdout)  # fails if anything but the JSON reached stdout
     assert result.stdout.lstrip().startswith("{") and result.stdout.rstrip().endswith("}")
     stages = {s["name"]: s for s in summary["stages"]}
-    assert list(stages) == ["setup", "check data", "train", "merge", "eval pope", "score", "eval shr"]
+    assert list(stages) == [
+        "setup",
+        "check data",
+        "train",
+        "merge",
+        "eval pope",
+        "score",
+        "eval shr",
+        "report",
+    ]
     assert all(s["status"] == "ok" for s in stages.values()), summary["stages"]
     assert summary["ok"] is True
 
@@ -53,5 +62,13 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(tmp_path, monkeypatch)
     assert shr_settings["base_url"].startswith("http://127.0.0.1:")
     assert (workdir / "eval_shr" / "responses.json").is_file()
     assert (workdir / "eval_shr" / "metrics.json").is_file()
+
+    report = stages["report"]["figures"]
+    page = (workdir / "report.html").read_text(encoding="utf-8")
+    assert report["file"] == str(workdir / "report.html") and report["baseline"] == "base model"
+    for section in ("training", "evaluation", "compare", "inspection"):
+        assert f'<section id="{section}">' in page
+    base_settings = json.loads((workdir / "eval_pope_base" / "answers.settings.json").read_text())
+    assert base_settings["model"] == str(workdir / "model") and base_settings["adapter"] is None
 
     assert "hadpo demo" in result.stderr  # the table went to stderr

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from hadpo_cli.__main__ import app
 
-HEAVY = ("torch", "transformers", "peft", "openai", "accelerate")
+HEAVY = ("torch", "transformers", "peft", "openai", "accelerate", "matplotlib", "scipy")
 
 
 def _imported_after(code: str) -> list[str]:
@@ -26,7 +26,7 @@ def _command_names(args: list[str]) -> set[str]:
 
 
 def test_help_lists_every_command():
-    assert _command_names(["--help"]) == {"train", "merge", "eval", "score", "demo"}
+    assert _command_names(["--help"]) == {"train", "merge", "eval", "score", "compare", "report", "demo"}
     assert _command_names(["eval", "--help"]) == {"pope", "shr"}
 
 
@@ -35,7 +35,14 @@ def test_importing_the_cli_loads_no_heavy_library():
 
 
 def test_help_and_score_help_load_no_heavy_library():
-    for args in (["--help"], ["score", "--help"], ["eval", "pope", "--help"], ["train", "--help"]):
+    for args in (
+        ["--help"],
+        ["score", "--help"],
+        ["eval", "pope", "--help"],
+        ["train", "--help"],
+        ["compare", "--help"],
+        ["report", "--help"],
+    ):
         code = (
             "import sys\nfrom hadpo_cli.__main__ import app\n"
             f"sys.argv=['hadpo', *{args!r}]\n"

@@ -1,0 +1,1 @@
+"""`hadpo report`: one self-contained HTML page from training and evaluation outputs."""
