@@ -261,6 +261,11 @@ def _run_figures(results: dict[str, GenerationResult], dist: Dist) -> dict[str, 
     }
 
 
+# The demo's POPE decoding: greedy and short, to stay quick; a random model rarely stops by
+# itself, and POPE reads only the first words.
+DEMO_DECODING = {"num_beams": 1, "max_new_tokens": 16}
+
+
 def demo_stage(ctx: Any) -> dict[str, Any]:
     """`hadpo demo`'s POPE stage (``"hadpo_cli.evaluation.pope:demo_stage"``): all three splits.
 
@@ -276,8 +281,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         "pope_path": ctx.data.pope,
         "coco_path": ctx.data.coco,
         "output": output,
-        "num_beams": 1,
-        "max_new_tokens": 16,  # a random model rarely stops by itself; POPE reads the first words
+        **DEMO_DECODING,
         "batch_size": 32,
     }
     if "merged" not in ctx.outputs and "adapter" in ctx.outputs:

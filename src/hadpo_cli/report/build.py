@@ -217,6 +217,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
     POPE too (seconds), then ``report.html`` covers the training run, the trained model's POPE
     and SHR outputs (and the judge's check on planted hallucinations), with the base model as
     baseline."""
+    from hadpo_cli.evaluation.pope import DEMO_DECODING
     from hadpo_cli.evaluation.pope import run as run_pope
     from hadpo_cli.settings.eval_pope import EvalPopeSettings
 
@@ -229,7 +230,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
                 "pope_path": ctx.data.pope,
                 "coco_path": ctx.data.coco,
                 "output": base_dir / "answers.jsonl",
-                "num_beams": 1,
+                **DEMO_DECODING,
                 "batch_size": 32,
             }
         ),
