@@ -8,20 +8,25 @@ import pytest
 from typer.testing import CliRunner
 
 from hadpo_cli.__main__ import app
+from hadpo_cli.models.families import by_name, names
 
 pytestmark = pytest.mark.integration
 
 
-def test_full_demo_every_stage_ok_and_only_json_on_stdout(tmp_path, monkeypatch):
+@pytest.mark.parametrize("family", names())
+def test_full_demo_every_stage_ok_and_only_json_on_stdout(family, tmp_path, monkeypatch):
     # An ambient key or endpoint must not leak into the demo's judge: it starts its own.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-demo-must-not-be-used")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
     workdir = tmp_path / "demo"
-    result = CliRunner().invoke(app, ["demo", "--workdir", str(workdir), "--json"])
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(workdir), "--family", family, "--json"])
     assert result.exit_code == 0, result.stderr[-3000:]
 
     summary = json.loads(result.stdout)  # fails if anything but the JSON reached stdout
     assert result.stdout.lstrip().startswith("{") and result.stdout.rstrip().endswith("}")
+    assert summary["family"] == family
+    config = json.loads((workdir / "model" / "config.json").read_text())
+    assert config["model_type"] == by_name(family).model_type
     stages = {s["name"]: s for s in summary["stages"]}
     assert list(stages) == [
         "setup",

@@ -49,7 +49,8 @@ def _plain_transformers_llava(out: Path) -> Path:
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     processor = LlavaProcessor(
-        image_processor=CLIPImageProcessorPil(), tokenizer=tokenizer, patch_size=14,
+        image_processor=CLIPImageProcessorPil(size={"shortest_edge": 336}, crop_size=336),  # as on the Hub
+        tokenizer=tokenizer, patch_size=14,
         vision_feature_select_strategy="default", num_additional_image_tokens=1,
     )  # fmt: skip
     model.save_pretrained(out)
@@ -176,3 +177,20 @@ def test_the_released_adapter_layout_loads_for_eval_and_merges(llava, tmp_path):
     torch.testing.assert_close(
         logits(load_vlm(out, dtype="fp32").model, probe), with_adapter, atol=1e-5, rtol=0
     )
+
+
+def test_an_image_processor_of_the_wrong_size_is_refused_at_load(llava, tmp_path):
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
+    from hadpo_cli.errors import UserError
+    from hadpo_cli.models.loading import load_vlm
+
+    path, loaded = llava
+    bad = tmp_path / "bad"
+    loaded.model.save_pretrained(bad)
+    # 224 px: what a hand-made CLIP processor defaults to, not LLaVA-1.5's 336.
+    LlavaProcessor(
+        image_processor=CLIPImageProcessorPil(), tokenizer=loaded.processor.tokenizer, patch_size=14
+    ).save_pretrained(bad)
+    with pytest.raises(UserError, match="makes 224-pixel images but the vision tower expects 336"):
+        load_vlm(bad)

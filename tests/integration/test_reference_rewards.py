@@ -107,12 +107,13 @@ def test_lora_weights_stay_fp32_over_an_fp16_base(tiny_model_dir, demo_data, tmp
     # What makes the Trainer's fp16 mode (GradScaler) usable: fp32 master weights to step.
     from hadpo_cli.models.loading import load_vlm
     from hadpo_cli.training.precision import check_trainable_fp32
-    from hadpo_cli.training.run import apply_lora
+    from hadpo_cli.training.run import apply_lora, resolve_recipe
 
     loaded = load_vlm(tiny_model_dir, dtype="fp16")
-    peft_model = apply_lora(loaded.model, loaded.family, _settings(tiny_model_dir, demo_data, tmp_path))
+    settings = resolve_recipe(_settings(tiny_model_dir, demo_data, tmp_path))
+    peft_model = apply_lora(loaded.model, loaded.family, settings)
     trainable = [p for p in peft_model.parameters() if p.requires_grad]
     assert trainable and {p.dtype for p in trainable} == {torch.float32}
-    lm = loaded.family.language_model(peft_model)
+    lm = loaded.family.decoder(peft_model)
     assert {p.dtype for n, p in lm.named_parameters() if "lora_" not in n} == {torch.float16}
     check_trainable_fp32(peft_model)

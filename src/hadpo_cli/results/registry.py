@@ -8,9 +8,7 @@ code never lists benchmarks.
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,10 +87,10 @@ def benchmarks() -> dict[str, Benchmark]:
     """Every registered benchmark, importing the modules of the benchmarks package once."""
     global _loaded
     if not _loaded:
+        from hadpo_cli.plugins import import_all
         from hadpo_cli.results import benchmarks as package
 
-        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+        import_all(package.__name__, package.__path__)
         _loaded = True
     return _REGISTRY
 

@@ -135,7 +135,7 @@ def _training_autocast(dpo_model: Any, device: Any) -> Any:
 
     from hadpo_cli.training.precision import trainer_precision
 
-    weights = next(dpo_model.language_model.parameters()).dtype
+    weights = next(dpo_model.family.decoder(dpo_model.peft_model).parameters()).dtype
     device_type = torch.device(device).type
     flags = trainer_precision(weights, use_cpu=device_type == "cpu")
     if flags["bf16"]:

@@ -8,8 +8,6 @@ adding one file. Nothing outside the family modules names a family.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import TYPE_CHECKING, Any
 
 from hadpo_cli.errors import UserError
@@ -33,9 +31,9 @@ def _load_all() -> None:
     global _LOADED
     if _LOADED:
         return
-    for info in pkgutil.iter_modules(__path__):
-        if info.name != "base" and not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    from hadpo_cli.plugins import import_all
+
+    import_all(__name__, __path__, skip=("base",))
     _LOADED = True
 
 

@@ -86,6 +86,14 @@ class LlavaFamily(VLMFamily):
                 f"the tokenizer's {IMAGE_TOKEN} is id {token_id} but the model's image_token_index is "
                 f"{self.image_token_id}"
             )
+        from PIL import Image
+
+        side = int(self.pixel_values([Image.new("RGB", (8, 8))]).shape[-1])
+        expected = int(self.vlm().config.vision_config.image_size)
+        if side != expected:
+            raise UserError(
+                f"the image processor makes {side}-pixel images but the vision tower expects {expected}"
+            )
 
     # -- modules -------------------------------------------------------------------------------
     def image_modules(self, model: Any | None = None) -> list[Any]:
