@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -37,11 +38,17 @@ def build(root: Path, n_pairs: int) -> dict[str, Any]:
 
     model_dir = LlavaFamily.save_tiny(root / "model", seed=0, **SHAPE)
     data = write_demo_data(root / "data", seed=0)
-    pairs = load_preference_pairs(data.pope_data, data.desc_data, data.vg, pope_repeat=1)[:n_pairs]
-    # One file of (image, prompt, chosen, rejected) both sides read, so they see the same pairs.
+    everything = load_preference_pairs(data.pope_data, data.desc_data, data.vg, pope_repeat=1)
+    # The same pairs for both sides, drawn from the whole mix (short yes/no answers and long
+    # descriptions alike): TRL reads them as (image, prompt, chosen, rejected), hadpo as a
+    # pope_data.json, whose question field carries any prompt text, descriptions' included.
+    pairs = random.Random(0).sample(everything, n_pairs)
     rows = [{"image": str(p.image_path), "prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected}
             for p in pairs]  # fmt: skip
     (root / "pairs.json").write_text(json.dumps(rows))
+    hadpo_rows = [{"image_id": p.image_id, "question": p.prompt, "chosen": p.chosen, "rejected": p.rejected,
+                   "correct": False} for p in pairs]  # fmt: skip
+    (root / "pairs_hadpo.json").write_text(json.dumps(hadpo_rows))
     from safetensors import safe_open
 
     with safe_open(str(model_dir / "model.safetensors"), framework="pt") as fh:
@@ -79,8 +86,7 @@ def run_hadpo(root: Path, steps: int, batch: int, precompute: bool) -> dict[str,
     times: list[float] = []
     data = root / "data"
     settings = TrainSettings(
-        model=str(root / "model"), pope_data=data / "hadpo" / "pope_data.json",
-        desc_data=data / "hadpo" / "desc_data.json", vg_path=data / "vg",
+        model=str(root / "model"), pope_data=root / "pairs_hadpo.json", vg_path=data / "vg",
         output_dir=root / f"hadpo-{'pre' if precompute else 'inline'}", max_steps=steps,
         per_device_train_batch_size=batch, gradient_accumulation_steps=1, learning_rate=1e-4,
         lr_scheduler_type="constant", lora_r=8, lora_alpha=16, lora_target=TARGETS, logging_steps=1,

@@ -22,6 +22,7 @@ def command(
     adapter: Annotated[Path | None, _opt("adapter")] = None,
     llm_model: Annotated[Path | None, _opt("llm_model")] = None,
     dtype: Annotated[DType, _opt("dtype")] = field_default(S, "dtype"),
+    precision: Annotated[str, _opt("precision")] = field_default(S, "precision"),
     pope_set: Annotated[
         Literal["random", "popular", "adv", "adversarial", "all"] | None,
         _opt("set", "--set", show_default=False),

@@ -27,6 +27,7 @@ def command(
     adapter: Annotated[Path | None, _opt("adapter")] = None,
     llm_model: Annotated[Path | None, _opt("llm_model")] = None,
     dtype: Annotated[str, _opt("dtype")] = field_default(S, "dtype"),
+    precision: Annotated[str, _opt("precision")] = field_default(S, "precision"),
     responses: Annotated[Path | None, _opt("responses")] = None,
     vg_path: Annotated[Path | None, _opt("vg_path")] = None,
     shr_path: Annotated[Path | None, _opt("shr_path")] = None,

@@ -25,6 +25,7 @@ def command(
     vg_path: Annotated[Path | None, _opt("vg_path")] = None,
     output_dir: Annotated[Path | None, _opt("output_dir")] = None,
     dtype: Annotated[str, _opt("dtype")] = d(T, "dtype"),
+    precision: Annotated[str, _opt("precision")] = d(T, "precision"),
     lora_target: Annotated[str | None, _opt("lora_target")] = None,
     lora_r: Annotated[int | None, _opt("lora_r")] = None,
     lora_alpha: Annotated[float | None, _opt("lora_alpha")] = None,

@@ -40,6 +40,8 @@ def with_family_decoding(settings: S, benchmark: str) -> S:
 def generation_options(settings: Any) -> GenerationOptions:
     # Fields still unset (a stand-in generator that reads none of them) keep the engine's defaults.
     given = {name: getattr(settings, name) for name in (*DECODING_FIELDS, "batch_size")}
+    # The published mixed precision runs under fp16 autocast (fp32 modules compute in fp16 too).
+    given["autocast"] = "fp16" if getattr(settings, "precision", "uniform") == "published" else None
     return GenerationOptions(**{k: v for k, v in given.items() if v is not None})
 
 
@@ -60,7 +62,12 @@ class LazyModel:
             if self.dist.is_main:
                 err.print(f"loading {s.model}")
             loaded = load_vlm_for_eval(
-                s.model, adapter=s.adapter, llm_model=s.llm_model, dtype=s.dtype, device=self.dist.device
+                s.model,
+                adapter=s.adapter,
+                llm_model=s.llm_model,
+                dtype=s.dtype,
+                device=self.dist.device,
+                precision=s.precision,
             )
             self._generator = VLMGenerator(loaded, self.options)
         return self._generator

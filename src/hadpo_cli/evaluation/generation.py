@@ -17,6 +17,7 @@ tested on their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import deque
@@ -64,6 +65,7 @@ class GenerationOptions:
     # generated so far, and at least one new token.
     repetition_penalty: float = 1.5
     min_new_tokens: int = 1
+    autocast: str | None = None  # "fp16": generate under fp16 autocast (the published precision)
 
 
 @dataclass(frozen=True)
@@ -322,8 +324,8 @@ class VLMGenerator:
     def __init__(self, loaded: LoadedVLM, options: GenerationOptions):
         self.loaded = loaded
         self.options = options
-        first = next(loaded.model.parameters())
-        self.device, self.dtype = first.device, first.dtype
+        self.device = next(loaded.model.parameters()).device
+        self.dtype = loaded.family.image_dtype()  # pixels go to the image side first
         tokenizer = loaded.family.tokenizer
         config_pad = getattr(loaded.model.generation_config, "pad_token_id", None)
         # Without a pad id, generate() pads finished rows with EOS and warns on every batch.
@@ -347,7 +349,12 @@ class VLMGenerator:
             processors.append(
                 NewTokenRepetitionPenalty(self.options.repetition_penalty, inputs["input_ids"].shape[1])
             )
-        with torch.inference_mode():
+        autocast = (
+            torch.autocast(self.device.type, dtype=torch.float16)
+            if self.options.autocast == "fp16"
+            else contextlib.nullcontext()
+        )
+        with torch.inference_mode(), autocast:
             out = self.loaded.model.generate(
                 **inputs,
                 do_sample=False,

@@ -28,6 +28,7 @@ DESCRIBE_FIELDS = (
     "adapter",
     "llm_model",
     "dtype",
+    "precision",
     "num_beams",
     "max_new_tokens",
     "repetition_penalty",

@@ -63,11 +63,21 @@ def family_class(model_id: str | Path) -> type[VLMFamily]:
     return families.for_config(read_model_config(model_id), what=str(model_id))
 
 
-def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -> LoadedVLM:
-    """``from_pretrained`` on a Hub id or a local directory, by its family; errors name the model."""
+Precision = Literal["uniform", "published"]
+
+
+def load_vlm(
+    model_id: str | Path, *, dtype: str = "auto", device: Any = None, precision: Precision = "uniform"
+) -> LoadedVLM:
+    """``from_pretrained`` on a Hub id or a local directory, by its family; errors name the model.
+
+    ``precision="published"``: the family's published mixed precision instead of one ``dtype``.
+    """
     name = str(model_id)
     cls = family_class(name)
     torch_dtype = resolve_dtype(dtype, device)
+    if precision == "published":
+        torch_dtype = published_load_dtype(cls)
     try:
         # Straight onto the GPU: loading on the CPU first would put a full copy of the weights
         # in host RAM per process (8 x 28 GB on one 8-GPU node).
@@ -76,12 +86,68 @@ def load_vlm(model_id: str | Path, *, dtype: str = "auto", device: Any = None) -
         model, processor = cls.load(name, dtype=torch_dtype, placement=placement)
     except (OSError, ValueError) as exc:
         raise UserError(f"could not load model {name!r}: {first_line(exc)}") from None
+    if precision == "published":
+        keep_fp32_exactly(model, name, cls.published_precision["fp32"])  # type: ignore[index]
     family = cls(model, processor)
     family.after_load()
     if device is not None:
         model.to(device)
     model.eval()
     return LoadedVLM(model=model, processor=processor, family=family)
+
+
+def published_load_dtype(cls: type[VLMFamily]) -> Any:
+    import torch
+
+    if cls.published_precision is None:
+        raise UserError(
+            f"--precision published: the {cls.display_name} release ran in one dtype; choose it with --dtype"
+        )
+    return torch.float16
+
+
+def keep_fp32_exactly(model: Any, name: str, paths: tuple[str, ...]) -> None:
+    """Turn the modules (or parameters) at ``paths`` back to fp32 with the checkpoint's own values.
+
+    The model loaded in fp16 (its fp16 part is most of its size); upcasting alone would keep the
+    fp16 rounding, so the fp32 part is read again from the safetensors files, where it is stored
+    at the checkpoint's own precision.
+    """
+    import torch
+
+    stored = checkpoint_tensors(name, paths)
+    for path in paths:
+        parent, _, attr = path.rpartition(".")
+        owner = model.get_submodule(parent) if parent else model
+        target = getattr(owner, attr)
+        if isinstance(target, torch.nn.Parameter):
+            exact = stored.get(path)
+            target.data = (exact if exact is not None else target.data).to(torch.float32)
+            continue
+        target.to(torch.float32)
+        prefix = f"{path}."
+        state = {k[len(prefix) :]: v for k, v in stored.items() if k.startswith(prefix)}
+        if state:
+            target.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
+
+
+def checkpoint_tensors(name: str, prefixes: tuple[str, ...]) -> dict[str, Any]:
+    """The tensors whose names start with one of ``prefixes``, from the model's safetensors files
+    (a directory's, or the Hub snapshot's)."""
+    from safetensors import safe_open
+
+    path = Path(name).expanduser()
+    if not path.is_dir():
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(name, allow_patterns=["*.safetensors", "*.json"]))
+    out: dict[str, Any] = {}
+    for file in sorted(path.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as fh:
+            for key in fh.keys():
+                if any(key == p or key.startswith(f"{p}.") for p in prefixes):
+                    out[key] = fh.get_tensor(key)
+    return out
 
 
 def load_vlm_for_eval(
@@ -91,13 +157,14 @@ def load_vlm_for_eval(
     llm_model: str | Path | None = None,
     dtype: str = "auto",
     device: Any = None,
+    precision: Precision = "uniform",
 ) -> LoadedVLM:
     """The model an evaluation runs: ``--model``, its language model optionally replaced by
     ``--llm-model`` (a merged LLM as ``hadpo merge --llm-only`` writes), then optionally an
     unmerged LoRA ``--adapter`` applied (so merging is optional)."""
     from hadpo_cli.models import adapters
 
-    loaded = load_vlm(model_id, dtype=dtype, device=None)
+    loaded = load_vlm(model_id, dtype=dtype, device=None, precision=precision)
     if llm_model is not None:
         adapters.replace_language_model(loaded, llm_model)
     if adapter is not None:

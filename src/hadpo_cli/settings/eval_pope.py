@@ -17,7 +17,7 @@ DEFAULT_OUTPUT = Path("pope_eval/answers.jsonl")
 
 # Settings that change the answers: a resumed run must not mix answers made with others.
 GENERATION_FIELDS = (
-    "model", "adapter", "llm_model", "dtype", "num_beams", "max_new_tokens", "repetition_penalty", "prompt_suffix",
+    "model", "adapter", "llm_model", "dtype", "precision", "num_beams", "max_new_tokens", "repetition_penalty", "prompt_suffix",
 )  # fmt: skip
 
 

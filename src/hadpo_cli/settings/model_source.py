@@ -6,8 +6,14 @@ from pathlib import Path
 
 from pydantic import Field
 
-from hadpo_cli.models.loading import DType
+from hadpo_cli.models.loading import DType, Precision
 from hadpo_cli.settings.base import Settings
+
+PRECISION_HELP = (
+    "uniform: every weight in --dtype. published: the family's published mixed precision "
+    "(InstructBLIP: vision encoder and LLM in fp16, Q-Former and projection in fp32, run under fp16 "
+    "autocast; training needs a CUDA GPU), replacing --dtype."
+)
 
 
 class EvalModelSettings(Settings):
@@ -21,6 +27,7 @@ class EvalModelSettings(Settings):
     dtype: DType = Field(
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
+    precision: Precision = Field("uniform", description=PRECISION_HELP)
 
 
 def canonical_model_ref(value: object) -> object:

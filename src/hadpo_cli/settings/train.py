@@ -12,8 +12,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from hadpo_cli.data.preference import DescPromptStream, DescWhitespace
-from hadpo_cli.models.loading import DEFAULT_MODEL, DType
+from hadpo_cli.models.loading import DEFAULT_MODEL, DType, Precision
 from hadpo_cli.settings.base import Settings
+from hadpo_cli.settings.model_source import PRECISION_HELP
 
 
 class TrainSettings(Settings):
@@ -26,6 +27,7 @@ class TrainSettings(Settings):
     dtype: DType = Field(
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
+    precision: Precision = Field("uniform", description=PRECISION_HELP)
     lora_target: list[str] | None = Field(
         None,
         description="Language-model modules that get LoRA (comma-separated); the image side stays frozen.",

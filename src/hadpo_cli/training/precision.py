@@ -19,14 +19,14 @@ from typing import Any
 from hadpo_cli.errors import UserError
 
 
-def trainer_precision(dtype: Any, use_cpu: bool) -> dict[str, bool]:
+def trainer_precision(dtype: Any, use_cpu: bool, *, flag: str = "--dtype fp16") -> dict[str, bool]:
     """``bf16``/``fp16`` keyword arguments for ``TrainingArguments``; ``dtype`` is the torch dtype
-    the weights load in (see ``models.loading.resolve_dtype``)."""
+    the weights load in (see ``models.loading.resolve_dtype``); ``flag`` is what the user set."""
     name = str(dtype)
     if name == "torch.float16":
         if use_cpu:
             raise UserError(
-                "--dtype fp16: training in fp16 needs a CUDA GPU (loss scaling); on the CPU use "
+                f"{flag}: training in fp16 needs a CUDA GPU (loss scaling); on the CPU use "
                 "--dtype bf16 or fp32"
             )
         return {"bf16": False, "fp16": True}

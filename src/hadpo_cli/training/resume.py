@@ -17,7 +17,7 @@ SNAPSHOT = "hadpo_settings.json"  # the run's settings, written into every check
 # Settings a resumed run must share with its checkpoint: they decide the adapter's shape, the
 # data order or what one step means. (Learning rate, logging and saving may change.)
 MUST_MATCH = (
-    "model", "lora_target", "lora_r", "lora_alpha", "pope_data", "desc_data", "vg_path", "pope_repeat",
+    "model", "precision", "lora_target", "lora_r", "lora_alpha", "pope_data", "desc_data", "vg_path", "pope_repeat",
     "desc_repeat", "seed", "desc_whitespace", "desc_prompt_stream", "max_length", "image_augment",
     "per_device_train_batch_size", "gradient_accumulation_steps",
     "num_processes",

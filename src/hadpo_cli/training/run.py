@@ -46,10 +46,13 @@ def apply_lora(model: Any, family: Any, settings: TrainSettings) -> Any:
 
 def resolve_recipe(settings: TrainSettings) -> TrainSettings:
     """Unset fields from the published recipe of the model's family (read from its config)."""
-    from hadpo_cli.models.loading import family_class
+    from hadpo_cli.models.loading import family_class, published_load_dtype
     from hadpo_cli.settings.train import with_recipe
 
-    return with_recipe(settings, family_class(settings.model).train_recipe)
+    cls = family_class(settings.model)
+    if settings.precision == "published":
+        published_load_dtype(cls)  # a family without one fails now, not after the data is read
+    return with_recipe(settings, cls.train_recipe)
 
 
 def resolve_accumulation(settings: TrainSettings, num_processes: int) -> TrainSettings:
@@ -113,7 +116,11 @@ def training_arguments(settings: TrainSettings, use_cpu: bool) -> Any:
     from hadpo_cli.models.loading import resolve_dtype
     from hadpo_cli.training.precision import trainer_precision
 
-    precision = trainer_precision(resolve_dtype(settings.dtype), use_cpu)
+    if settings.precision == "published":
+        # The family's fp16 part decides the Trainer's mode: fp16 autocast with loss scaling.
+        precision = trainer_precision(resolve_dtype("fp16"), use_cpu, flag="--precision published")
+    else:
+        precision = trainer_precision(resolve_dtype(settings.dtype), use_cpu)
     try:
         return _training_arguments(settings, use_cpu, report_to, precision)
     except (ValueError, ImportError) as exc:
@@ -204,7 +211,12 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         )
     _warn_data_parallel(state)
     set_seed(settings.seed)
-    loaded = load_vlm(settings.model, dtype=settings.dtype, device=None if use_cpu else state.device)
+    loaded = load_vlm(
+        settings.model,
+        dtype=settings.dtype,
+        device=None if use_cpu else state.device,
+        precision=settings.precision,
+    )
     check_prompts_fit(pairs, loaded.family, settings.max_length)
     peft_model = apply_lora(loaded.model, loaded.family, settings)
     if settings.disable_dropout:
@@ -317,6 +329,7 @@ def _reference_fingerprint(settings: TrainSettings, config: Any, dtype: Any) -> 
     return {
         "model": model_identity(settings.model, config),
         "dtype": str(dtype),
+        "precision": settings.precision,
         "pope_data": file_digest(settings.pope_data),
         "desc_data": file_digest(settings.desc_data),
         "vg_index": file_digest(settings.vg_path / "image_data.json"),

@@ -40,6 +40,10 @@ class VLMFamily(ABC):
     train_recipe: ClassVar[dict[str, Any]] = {}
     # Decoding as the published evaluation scripts ran it, per benchmark: field -> value.
     eval_recipe: ClassVar[dict[str, dict[str, Any]]] = {}
+    # The release's mixed precision (``--precision published``): attribute paths of the modules
+    # (or parameters) kept in fp16 and in fp32, run under fp16 autocast; None where the release
+    # ran in one dtype, which ``--dtype`` already gives.
+    published_precision: ClassVar[dict[str, tuple[str, ...]] | None] = None
     # Top-level submodule names of the VLM, as peft keys spell them: an adapter whose keys start
     # with one of these addresses the whole VLM (models/adapters.py tells layouts apart by them).
     adapter_roots: ClassVar[tuple[str, ...]] = ()

@@ -44,6 +44,12 @@ class InstructBlipFamily(VLMFamily):
         "pope": {"num_beams": 5, "max_new_tokens": 256, "repetition_penalty": 1.5},
         "shr": {"num_beams": 5, "max_new_tokens": 256, "repetition_penalty": 1.5},
     }
+    # LAVIS: ViT and Vicuna in fp16 (vit_precision="fp16", the LLM loaded in fp16), Q-Former,
+    # query tokens and projection in fp32, everything run under fp16 autocast (maybe_autocast).
+    published_precision = {
+        "fp16": ("vision_model", "language_model"),
+        "fp32": ("qformer", "language_projection", "query_tokens"),
+    }
     adapter_roots = ("language_model.", "vision_model.", "qformer.", "language_projection.", "query_tokens")
 
     @classmethod
