@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from hadpo_cli.__main__ import app
 
-HEAVY = ("torch", "transformers", "peft", "openai", "accelerate", "matplotlib", "scipy")
+HEAVY = ("torch", "transformers", "peft", "openai", "accelerate", "matplotlib", "scipy", "numpy")
 
 
 def _imported_after(code: str) -> list[str]:

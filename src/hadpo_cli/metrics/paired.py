@@ -23,10 +23,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hadpo_cli.metrics import DEFAULT_RESAMPLES
+
 Columns = Mapping[str, np.ndarray]
 MetricFn = Callable[[Columns, int], np.ndarray]
 
-DEFAULT_RESAMPLES = 10_000
 CONFIDENCE = 0.95
 
 

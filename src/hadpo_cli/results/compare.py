@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from hadpo_cli.errors import UserError, first_few
-from hadpo_cli.metrics.paired import DEFAULT_RESAMPLES, mcnemar_exact, paired_bootstrap
+from hadpo_cli.metrics import DEFAULT_RESAMPLES
+from hadpo_cli.metrics.paired import mcnemar_exact, paired_bootstrap
 from hadpo_cli.results.registry import EvalResult, find_results, get
 
 ROW_KEYS = (

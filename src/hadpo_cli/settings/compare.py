@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
-from hadpo_cli.metrics.paired import DEFAULT_RESAMPLES
+from hadpo_cli.metrics import DEFAULT_RESAMPLES
 from hadpo_cli.settings.base import Settings
 
 _SEED = "Seed of the bootstrap resampling: the same seed gives the same intervals."
