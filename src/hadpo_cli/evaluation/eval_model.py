@@ -21,14 +21,19 @@ S = TypeVar("S", bound=Settings)
 
 def with_family_decoding(settings: S, benchmark: str) -> S:
     """``settings`` with the decoding fields left unset (None) taken from the published evaluation
-    of ``--model``'s family for ``benchmark`` (read from the model's config, not its weights)."""
-    if getattr(settings, "model", None) is None or all(
-        getattr(settings, n) is not None for n in DECODING_FIELDS
-    ):
+    of ``--model``'s family for ``benchmark`` (read from the model's config, not its weights);
+    ``--precision published`` for a family without one fails here, before anything loads."""
+    if getattr(settings, "model", None) is None:
         return settings
-    from hadpo_cli.models.loading import family_class
+    published = getattr(settings, "precision", "uniform") == "published"
+    if not published and all(getattr(settings, n) is not None for n in DECODING_FIELDS):
+        return settings
+    from hadpo_cli.models.loading import family_class, published_load_dtype
 
-    recipe = family_class(settings.model).eval_recipe.get(benchmark, {})
+    cls = family_class(settings.model)
+    if published:
+        published_load_dtype(cls)
+    recipe = cls.eval_recipe.get(benchmark, {})
     update = {name: value for name, value in recipe.items() if getattr(settings, name) is None}
     resolved = settings.model_copy(update=update)
     unset = [name for name in DECODING_FIELDS if getattr(resolved, name) is None]
