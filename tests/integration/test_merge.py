@@ -355,3 +355,20 @@ def test_merge_loads_a_checkpoint_without_image_token_index(demo_data, tmp_path)
                             gradient_accumulation_steps=1))  # fmt: skip
     report = run_merge(MergeSettings(adapter=tmp_path / "ad", base=str(base), output=tmp_path / "merged"))
     assert report["verification"]["passed"]
+
+
+def test_a_non_finite_adapter_is_refused_for_merge_and_eval(setup: Setup) -> None:
+    from safetensors.torch import load_file, save_file
+
+    adapter = setup.root / "adapter_nan"
+    shutil.copytree(setup.vlm_adapter, adapter, dirs_exist_ok=True)
+    weights = load_file(adapter / "adapter_model.safetensors")
+    first = next(k for k in weights if "lora_B" in k)
+    weights[first][0, 0] = float("nan")
+    save_file(weights, adapter / "adapter_model.safetensors")
+    out = setup.root / "err_nan"
+    line = one_error_line(merge("--adapter", adapter, "--base", setup.model, "--output", out))
+    assert str(adapter) in line and "non-finite weights" in line
+    assert_nothing_written(out)
+    with pytest.raises(UserError, match="non-finite weights"):
+        load_vlm_for_eval(setup.model, adapter=adapter)

@@ -532,3 +532,13 @@ def test_more_epochs_on_resume_continue_training(tiny_model_dir, demo_data, tmp_
     assert again.exit_code == 0, again.output
     assert "nothing left to train" not in again.output
     assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 2 * steps_per_epoch
+
+
+def test_a_diverging_run_stops_with_one_line_and_saves_no_adapter(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "diverged"
+    result = _cli_train(tiny_model_dir, demo_data, out, "--learning-rate", "1e30", "--max-steps", "4",
+                        "--lora-r", "4")  # fmt: skip
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "training stopped at step" in errors[0] and "1e+30" in errors[0]
+    assert not (out / "adapter_model.safetensors").exists()

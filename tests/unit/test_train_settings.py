@@ -164,3 +164,17 @@ def test_desc_whitespace_defaults_to_the_release_and_reaches_the_settings(tmp_pa
     assert bad.exit_code == 2 and "error: --desc-whitespace:" in bad.output and "Traceback" not in bad.output
     help_text = " ".join(_run(["--help"]).output.split()).replace("- ", "-")  # rich wraps at hyphens
     assert "--desc-whitespace" in help_text and "delete-newlines" in help_text
+
+
+def test_non_finite_and_out_of_range_values_are_one_line(tmp_path):
+    base = ["--vg-path", str(tmp_path), "--output-dir", str(tmp_path / "o"), "--pope-data", "p.json"]
+    for flag, value in (("--learning-rate", "inf"), ("--beta", "nan"), ("--seed", "-1"),
+                        ("--seed", "99999999999")):  # fmt: skip
+        r = _run([*base, flag, value])
+        assert r.exit_code == 2, (flag, value, r.output)
+        lines = [line for line in r.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith(f"error: {flag}:"), r.output
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learning-rate: .inf\n")
+    r = _run(["--config", str(cfg), *base])
+    assert r.exit_code == 2 and str(cfg) in r.output and "learning_rate" in r.output

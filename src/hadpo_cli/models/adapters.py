@@ -136,6 +136,7 @@ def apply_adapter(module: Any, adapter_dir: str | Path) -> Any:
         except ValueError as exc:
             raise UserError(f"{adapter_dir}: adapter does not fit the model: {first_line(exc)}") from None
         weights = load_peft_weights(str(adapter_dir), device="cpu")
+        refuse_non_finite(adapter_dir, weights)
         try:
             result = set_peft_model_state_dict(wrapper, weights)
         except RuntimeError as exc:
@@ -145,6 +146,19 @@ def apply_adapter(module: Any, adapter_dir: str | Path) -> Any:
     check_all_loaded(adapter_dir, result)
     wrapper.eval()
     return wrapper
+
+
+def refuse_non_finite(adapter_dir: Path, weights: dict[str, Any]) -> None:
+    """An adapter of NaNs (a diverged run) would evaluate to empty answers and merge to a broken
+    model with a normal-looking table: refuse it."""
+    import torch
+
+    bad = [k for k, v in weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise UserError(
+            f"{adapter_dir}: the adapter holds non-finite weights (NaN or inf in {len(bad)} tensors, "
+            f"first: {bad[0]!r}); its training diverged"
+        )
 
 
 def check_all_loaded(adapter_dir: Path, result: Any) -> None:

@@ -25,7 +25,9 @@ def flag_name(field: str) -> str:
 class Settings(BaseModel):
     """Settings of one command. Unknown keys are refused, so typos in a config file surface."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # allow_inf_nan=False: `--learning-rate inf` (or a NaN from a config file) is refused for
+    # every float setting of every command, instead of training an adapter of NaNs.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     def public_dict(self) -> dict[str, Any]:
         """The resolved settings as JSON-ready data, with secrets left out (never written anywhere)."""

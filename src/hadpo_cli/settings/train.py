@@ -100,7 +100,9 @@ class TrainSettings(Settings):
     lr_scheduler_type: str = Field("cosine", description="transformers scheduler name.")
     weight_decay: float | None = Field(None, ge=0, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, ge=0, description="Gradient clipping norm.")
-    seed: int = Field(42, description="Seed for data draws, shuffling and LoRA init.")
+    seed: int = Field(
+        42, ge=0, le=2**32 - 1, description="Seed for data draws, shuffling and LoRA init (0 to 2^32 - 1)."
+    )
     gradient_checkpointing: bool = Field(False, description="Trade compute for memory in the language model.")
     logging_steps: int = Field(4, gt=0, description="Log every N optimizer steps.")
     save_steps: int = Field(500, gt=0, description="Save a checkpoint every N optimizer steps.")

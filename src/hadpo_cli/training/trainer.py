@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from transformers import Trainer
 
+from hadpo_cli.errors import UserError
 from hadpo_cli.models.adapters import WEIGHT_NAMES, check_all_loaded
 from hadpo_cli.training.dpo_loss import dpo_loss, reward_metrics, sft_nll
 from hadpo_cli.training.precision import check_trainable_fp32
@@ -43,6 +44,7 @@ class HADPOTrainer(Trainer):
             logps = tuple(lp / n.clamp(min=1) for lp, n in zip(logps, counts, strict=True))
         dpo = dpo_loss(*logps, beta=self.beta, loss_type=self.loss_type)  # type: ignore[arg-type]
         loss = dpo.losses.mean()
+        check_finite_loss(loss, self.state.global_step + 1, self.args.learning_rate)
         if self.sft_weight > 0:
             nll = sft_nll(out["policy_chosen_logps"], out["chosen_tokens"])
             loss = loss + self.sft_weight * nll
@@ -89,6 +91,7 @@ class HADPOTrainer(Trainer):
                     "the gathered state dict holds no LoRA weights; with DeepSpeed ZeRO-3 set "
                     "zero3_save_16bit_model / stage3_gather_16bit_weights_on_model_save to true"
                 )
+        check_finite_weights(state_dict if state_dict is not None else self._peft_model().state_dict())
         self._peft_model().save_pretrained(output_dir, state_dict=state_dict)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: Any = None) -> None:
@@ -99,3 +102,21 @@ class HADPOTrainer(Trainer):
         state = load_file(path, device="cpu")
         # The same check as attaching an adapter: unused weights or LoRA layers left unloaded.
         check_all_loaded(Path(resume_from_checkpoint), set_peft_model_state_dict(self._peft_model(), state))
+
+
+def check_finite_loss(loss: torch.Tensor, step: int, learning_rate: float) -> None:
+    """A NaN or infinite loss means the weights (or the inputs) are already broken: stop, with
+    one line, rather than train on and save an adapter that answers nothing."""
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise UserError(
+            f"training stopped at step {step}: the loss is {float(loss.detach().float().mean())} "
+            f"(--learning-rate {learning_rate:g} may be too high); nothing more was saved"
+        )
+
+
+def check_finite_weights(state: dict[str, Any]) -> None:
+    bad = [k for k, v in state.items() if "lora_" in k and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise UserError(
+            f"the adapter has non-finite weights ({len(bad)} tensors, first: {bad[0]}); not saved"
+        )
