@@ -356,3 +356,16 @@ def test_a_response_with_no_sentences_needs_no_request(tmp_path):
         assert len(server.requests) == 1
     assert result.status_counts == {"judged": 1, "no sentences": 1}
     assert result.metrics["sents_per_image"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("garbage", ["html", "notjson"])
+def test_a_200_that_is_not_a_completion_is_a_failed_request_retried_then_counted(tmp_path, garbage):
+    paths = make_dataset(tmp_path)
+    with keyword_judge({"zebra": [garbage] * 100}) as server:
+        result = shr.run(settings(paths, server, max_retries=2))
+        assert server.count("zebra") == 3  # retried within the bound, like a 500
+        assert result.status_counts.get("failed") == 1  # that image unjudged, counted
+        assert result.metrics["unjudged_sentences"] == 2
+        doc = json.loads((paths["out"] / "judgement.json").read_text())
+        assert "not" in doc["runs"][0]["images"]["2"]["error"]  # what came back, said plainly
+        assert doc["runs"][0]["images"]["1"]["status"] == "judged"  # what was judged is kept

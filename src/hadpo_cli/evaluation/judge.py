@@ -39,6 +39,10 @@ class Judge(Protocol):
     async def judge(self, prompt: str) -> str: ...
 
 
+class _NotACompletion(Exception):
+    """A 200 whose body is not a chat completion: retried like a transient failure."""
+
+
 class JudgeUnavailable(Exception):
     """The request failed after every allowed retry (or with a non-retryable error)."""
 
@@ -133,6 +137,8 @@ class OpenAIJudge:
                 problem, retry_after = f"timed out after {self.config.timeout_s:g} s", None
             except self._openai.APIConnectionError as exc:
                 problem, retry_after = f"connection error ({_short(str(exc.__cause__ or exc))})", None
+            except _NotACompletion as exc:
+                problem, retry_after = str(exc), None
             if attempt >= self.config.max_retries:
                 raise JudgeUnavailable(f"{problem}; gave up after {attempt + 1} tries")
             self.retries += 1
@@ -143,12 +149,20 @@ class OpenAIJudge:
 
     async def _request(self, prompt: str) -> str:
         self.requests += 1
-        completion = await self._client.chat.completions.create(
-            model=self.config.model,
-            messages=[{"role": "user", "content": prompt}],
-            temperature=self.config.temperature,
-            max_tokens=self.config.max_tokens,
-        )
+        try:
+            completion = await self._client.chat.completions.create(
+                model=self.config.model,
+                messages=[{"role": "user", "content": prompt}],
+                temperature=self.config.temperature,
+                max_tokens=self.config.max_tokens,
+            )
+        except (ValueError, self._openai.APIResponseValidationError) as exc:  # JSONDecodeError is one
+            raise _NotACompletion(
+                f"a 200 reply that is not a chat completion ({_short(str(exc), 80)})"
+            ) from None
+        if not hasattr(completion, "choices"):
+            # A non-JSON 200 (a proxy's login page) comes back from the client as plain text.
+            raise _NotACompletion(f"a 200 reply that is not JSON: {_short(str(completion), 80)!r}")
         if not completion.choices:
             raise JudgeUnavailable("the judge returned no choices")
         # None content (e.g. a refusal or a filtered reply) parses as malformed and is asked again.

@@ -105,7 +105,9 @@ class Fault:
 
     ``status``: answer with this HTTP error (a 429 carries ``retry_after``, else the server's
     default); ``delay``: extra seconds before answering; ``malformed``: a 200 whose judgement
-    labels only sentence 1; ``rewrite``: change the good reply's text (e.g. flip labels).
+    labels only sentence 1; ``rewrite``: change the good reply's text (e.g. flip labels);
+    ``raw_body``: a 200 whose body is this text, sent as ``content_type`` (a proxy's HTML login
+    page, a truncated JSON document).
     """
 
     status: int | None = None
@@ -113,6 +115,8 @@ class Fault:
     delay: float = 0.0
     malformed: bool = False
     rewrite: Callable[[str], str] | None = None
+    raw_body: str | None = None
+    content_type: str = "application/json"
 
     @classmethod
     def of(cls, spec: FaultSpec) -> Fault:
@@ -121,9 +125,17 @@ class Fault:
             return spec
         if isinstance(spec, int) or spec.isdigit():
             return cls(status=int(spec))
-        named = {"ok": cls(), "malformed": cls(malformed=True), "slow": cls(delay=SLOW_SECONDS)}
+        named = {
+            "ok": cls(),
+            "malformed": cls(malformed=True),
+            "slow": cls(delay=SLOW_SECONDS),
+            "html": cls(
+                raw_body="<html><body><h1>Sign in to continue</h1></body></html>", content_type="text/html"
+            ),
+            "notjson": cls(raw_body='{"choices": [{"mess'),
+        }
         if spec not in named:
-            raise ValueError(f"unknown fault {spec!r}: use an HTTP status, 'ok', 'malformed' or 'slow'")
+            raise ValueError(f"unknown fault {spec!r}: use an HTTP status or one of {', '.join(named)}")
         return named[spec]
 
 
@@ -281,6 +293,14 @@ class LocalJudgeServer:
                 headers["retry-after"] = retry_after
             message = "rate limited" if fault.status == 429 else f"injected {fault.status}"
             _send(handler, fault.status, {"error": {"message": message, "type": "local_judge"}}, headers)
+            return
+        if fault.raw_body is not None:
+            data = fault.raw_body.encode()
+            handler.send_response(200)
+            handler.send_header("content-type", fault.content_type)
+            handler.send_header("content-length", str(len(data)))
+            handler.end_headers()
+            handler.wfile.write(data)
             return
         content = MALFORMED_REPLY if fault.malformed else self.reply(prompt)
         if fault.rewrite is not None:

@@ -43,9 +43,11 @@ class Thumbnails:
     def _make(self, path: Path) -> str | None:
         from PIL import Image, UnidentifiedImageError
 
+        from hadpo_cli.data.images import to_rgb
+
         try:
             with Image.open(path) as im:
-                im = im.convert("RGB")
+                im = to_rgb(im)  # the same pixels the model saw, whatever the file's mode
                 im.thumbnail((self.size, self.size))
                 buf = io.BytesIO()
                 im.save(buf, format="JPEG", quality=THUMB_QUALITY, optimize=True)
