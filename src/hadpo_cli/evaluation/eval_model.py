@@ -4,6 +4,7 @@ made with other settings."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,6 +49,20 @@ def generation_options(settings: Any) -> GenerationOptions:
     # The published mixed precision runs under fp16 autocast (fp32 modules compute in fp16 too).
     given["autocast"] = "fp16" if getattr(settings, "precision", "uniform") == "published" else None
     return GenerationOptions(**{k: v for k, v in given.items() if v is not None})
+
+
+def after_loading(
+    load: Callable[[], BatchGenerator], after: Callable[[], None]
+) -> Callable[[], BatchGenerator]:
+    """``load``, then ``after`` once it succeeded: settings files are written only when the model
+    has loaded, so a bad ``--model`` leaves nothing behind."""
+
+    def wrapped() -> BatchGenerator:
+        generator = load()
+        after()
+        return generator
+
+    return wrapped
 
 
 class LazyModel:

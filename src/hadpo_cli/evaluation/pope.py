@@ -22,6 +22,7 @@ from hadpo_cli.data.visual_genome import check_images_exist
 from hadpo_cli.errors import UserError
 from hadpo_cli.evaluation.eval_model import (
     LazyModel,
+    after_loading,
     fingerprint,
     generation_options,
     has_results,
@@ -200,7 +201,7 @@ def run(
 
     # Settings go to disk once the model has loaded, before its first answer: a bad --model
     # leaves nothing behind, and a crash later leaves answers whose settings are known.
-    loader = _then(load_generator or LazyModel(settings, dist, options), write_settings)
+    loader = after_loading(load_generator or LazyModel(settings, dist, options), write_settings)
 
     results: dict[str, GenerationResult] = {}
     for plan in plans:
@@ -235,15 +236,6 @@ def run(
     if dist.is_main:
         atomic_write_json(metrics_path, summary)
     return PopeRun(summary=summary, splits=results, metrics_path=metrics_path, is_main=dist.is_main)
-
-
-def _then(load: Callable[[], BatchGenerator], after: Callable[[], None]) -> Callable[[], BatchGenerator]:
-    def wrapped() -> BatchGenerator:
-        generator = load()
-        after()
-        return generator
-
-    return wrapped
 
 
 def _run_figures(results: dict[str, GenerationResult], dist: Dist) -> dict[str, Any]:

@@ -13,7 +13,7 @@ once every image is described (a rerun describes only what is missing).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hadpo_cli.data.visual_genome import VGImage
@@ -35,9 +35,12 @@ DESCRIBE_FIELDS = (
 )
 
 
-def check_or_record_settings(settings: EvalShrSettings, progress: Path, record: Path, is_main: bool) -> None:
+def check_settings(
+    settings: EvalShrSettings, progress: Path, record: Path, is_main: bool
+) -> Callable[[], None]:
     """Descriptions already on disk were made by some model: resuming with another one would
-    mix two models' text under one set of metrics."""
+    mix two models' text under one set of metrics. Returns what writes the record for a new
+    run, to call once the model has loaded (a bad ``--model`` must leave nothing behind)."""
     from hadpo_cli.evaluation.eval_model import fingerprint, has_results, refuse_other_settings
 
     now = {**fingerprint(settings, DESCRIBE_FIELDS), "prompt": DESCRIBE_PROMPT}
@@ -46,12 +49,16 @@ def check_or_record_settings(settings: EvalShrSettings, progress: Path, record: 
         refuse_other_settings(
             record, now, results=f"the descriptions in {progress.parent}", elsewhere="--output-dir"
         )
-    elif is_main:
-        atomic_write_json(record, now)
+
+    def write() -> None:
+        if is_main and not resuming:
+            atomic_write_json(record, now)
+
+    return write
 
 
 def describe_images(settings: EvalShrSettings, images: Sequence[VGImage], out_path: Path) -> dict[str, str]:
-    from hadpo_cli.evaluation.eval_model import LazyModel, generation_options
+    from hadpo_cli.evaluation.eval_model import LazyModel, after_loading, generation_options
     from hadpo_cli.evaluation.generation import (
         GenerationRequest,
         current_dist,
@@ -67,11 +74,11 @@ def describe_images(settings: EvalShrSettings, images: Sequence[VGImage], out_pa
     # Held around the check, the record and the generation: a second run with other settings
     # is refused before it can touch the record.
     with exclusive_lock(out_path.with_name(f".describe.lock-{dist.rank}"), str(out_path.parent)):
-        check_or_record_settings(settings, progress_file, out_path.with_name(SETTINGS_FILE), dist.is_main)
+        record = check_settings(settings, progress_file, out_path.with_name(SETTINGS_FILE), dist.is_main)
         generate_all(
             requests,
             progress_file,
-            load_generator=LazyModel(settings, dist, options),
+            load_generator=after_loading(LazyModel(settings, dist, options), record),
             options=options,
             key_field="image_id",
             make_record=default_record("image_id", "response"),

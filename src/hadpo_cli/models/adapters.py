@@ -198,6 +198,8 @@ def replace_language_model(loaded: LoadedVLM, llm_dir: str | Path) -> None:
     """
     from transformers import AutoModelForCausalLM
 
+    from hadpo_cli.models.loading import weight_errors
+
     llm_dir = Path(llm_dir)
     llm_config = _causal_lm_config(llm_dir)
     vlm = loaded.model
@@ -211,7 +213,7 @@ def replace_language_model(loaded: LoadedVLM, llm_dir: str | Path) -> None:
     del old_lm
     try:
         new_lm = AutoModelForCausalLM.from_pretrained(str(llm_dir), dtype=dtype)
-    except (OSError, ValueError) as exc:
+    except weight_errors() as exc:
         raise UserError(f"{llm_dir}: cannot load the language model ({first_line(exc)})") from None
     if extra_rows is not None:
         _grow_vocab(new_lm, extra_rows)

@@ -34,6 +34,14 @@ def quiet_transformers() -> None:
     transformers.utils.logging.disable_progress_bar()
 
 
+def weight_errors() -> tuple[type[BaseException], ...]:
+    """What ``from_pretrained`` raises for a model directory a user got wrong: a missing or
+    unreadable file, a bad config, and a truncated or garbage ``model.safetensors``."""
+    from safetensors import SafetensorError
+
+    return (OSError, ValueError, SafetensorError)
+
+
 @dataclass
 class LoadedVLM:
     model: Any
@@ -84,7 +92,7 @@ def load_vlm(
         on_gpu = device is not None and str(device).startswith("cuda")
         placement = {"device_map": {"": device}} if on_gpu else {}
         model, processor = cls.load(name, dtype=torch_dtype, placement=placement)
-    except (OSError, ValueError) as exc:
+    except weight_errors() as exc:
         raise UserError(f"could not load model {name!r}: {first_line(exc)}") from None
     if precision == "published":
         keep_fp32_exactly(model, name, cls.published_precision["fp32"])  # type: ignore[index]

@@ -17,6 +17,7 @@ from hadpo_cli.errors import UserError, first_line
 from hadpo_cli.io import atomic_dir, atomic_write_json, refuse_nonempty_dir
 from hadpo_cli.models import adapters
 from hadpo_cli.models.families.base import VLMFamily
+from hadpo_cli.models.loading import weight_errors
 from hadpo_cli.settings.merge import MergeSettings
 
 BaseKind = Literal["vlm", "causal_lm"]
@@ -139,7 +140,7 @@ def load_base(name: str, config: Any, dtype: str) -> LoadedBase:
             base = _load_vlm(name, dtype)
         else:
             base = _load_causal_lm(name, dtype)
-    except (OSError, ValueError) as exc:
+    except weight_errors() as exc:
         raise UserError(f"--base {name}: cannot load the model ({first_line(exc)})") from None
     base.model.eval()
     return base
