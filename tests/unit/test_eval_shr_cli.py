@@ -213,21 +213,35 @@ def test_help_loads_no_heavy_library():
 
 
 def test_unjudged_images_give_exit_status_1_after_writing_everything(tmp_path):
-    import socket
+    from hadpo_cli.evaluation.local_judge import LocalJudgeServer
 
     paths = make_dataset(tmp_path)
-    with socket.socket() as s:  # a port with nobody listening: every request fails to connect
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {"OPENAI_API_KEY": API_KEY}
-    args = [*base_args(paths), "--base-url", f"http://127.0.0.1:{port}/v1", "--max-retries", "1",
-            "--retry-backoff", "0.01", "--json"]  # fmt: skip
-    result = invoke(args, env=env)
+    # A judge that is up but fails every request: each image is retried, then left unjudged.
+    with LocalJudgeServer(reply=lambda prompt: "", faults={"": ["500"] * 100}) as server:
+        args = [*base_args(paths), "--base-url", server.base_url, "--max-retries", "1",
+                "--retry-backoff", "0.01", "--json"]  # fmt: skip
+        result = invoke(args, env=env)
     assert result.exit_code == 1, result.output
     metrics = json.loads(result.stdout)
     assert metrics["unjudged_sentences"] > 0
     assert (paths["out"] / "judgement.json").is_file() and (paths["out"] / "metrics.json").is_file()
     assert "Exit status 1" in result.stderr
+
+
+def test_a_port_nobody_listens_on_is_one_line_at_once(tmp_path):
+    import socket
+
+    paths = make_dataset(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [*base_args(paths), "--base-url", f"http://user:pw@127.0.0.1:{port}/v1", "--max-retries", "5"]
+    result = invoke(args, env={"OPENAI_API_KEY": API_KEY})
+    assert result.exit_code == 2
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "cannot reach the judge" in lines[0] and "pw" not in result.stderr
+    assert not (paths["out"] / "metrics.json").exists()
 
 
 def test_base_url_credentials_never_reach_settings_json(tmp_path):

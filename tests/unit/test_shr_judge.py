@@ -306,16 +306,18 @@ def test_malformed_replies_stop_at_the_bound_and_are_recorded(tmp_path):
     assert "labels 1 of 2" in image2["error"]
 
 
-def test_connection_errors_are_bounded_and_recorded(tmp_path):
+def test_an_unreachable_judge_stops_the_run_at_once_with_one_line(tmp_path):
     paths = make_dataset(tmp_path)
     with keyword_judge() as server:
         url = server.base_url  # the port is closed once the server stops
-    s = settings(paths, None, base_url=url, max_retries=1)
-    result = shr.run(s)
-    assert result.status_counts == {"failed": 3}
-    assert result.metrics["unjudged_sentences"] == 7 and result.metrics["hal_sents_ratio"] is None
-    doc = json.loads((paths["out"] / "judgement.json").read_text())
-    assert "connection error" in doc["runs"][0]["images"]["1"]["error"]
+    s = settings(paths, None, base_url=url + "?token=SECRET", max_retries=5)
+    started = time.monotonic()
+    with pytest.raises(UserError, match=r"cannot reach the judge.*check --base-url") as info:
+        shr.run(s)
+    assert time.monotonic() - started < 5  # not 3 images x 6 tries of backoff
+    assert "SECRET" not in str(info.value) and url.split("//")[1].split("/")[0] in str(info.value)
+    # No metrics over nothing judged: no final files at all.
+    assert not (paths["out"] / "metrics.json").exists() and not (paths["out"] / "judgement.json").exists()
 
 
 def test_a_rejected_key_stops_the_run_with_one_error_and_no_final_files(tmp_path):

@@ -144,6 +144,14 @@ def test_several_runs_mean_of_ratios_and_pooled_ratio_differ():
 def test_nothing_judged_gives_none_not_a_crash():
     m = combine_runs([count_run([[("a", None)]])])
     assert m["mean_hal_ratio"] is None and m["hal_sents_ratio"] is None
+    # Not 0.0, which reads as "no hallucination": nothing was judged. The count says why.
+    assert m["hal_sents_per_image"] is None and m["hal_words_per_image"] is None
+    assert m["unjudged_sentences"] == 1
+    one = run_metrics(count_run([[("a b", None)], [("c", None)]]))
+    assert one["hal_sents_per_image"] is None and one["unjudged_sentences"] == 2
+    # Images with no sentence at all: no hallucination is the truth, so 0.0 stays.
+    empty = run_metrics(count_run([[], []]))
+    assert empty["hal_sents_per_image"] == 0.0
     with pytest.raises(ValueError):
         combine_runs([])
 

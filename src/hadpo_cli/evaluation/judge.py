@@ -39,6 +39,9 @@ class Judge(Protocol):
     async def judge(self, prompt: str) -> str: ...
 
 
+DEFAULT_BASE_URL = "https://api.openai.com/v1"  # the openai client's, when no --base-url is given
+
+
 class _NotACompletion(Exception):
     """A 200 whose body is not a chat completion: retried like a transient failure."""
 
@@ -108,6 +111,8 @@ class OpenAIJudge:
         self.retries = 0
         self.requests = 0
         self._sleep = sleep
+        self._reachable = False
+        self._probe_lock = asyncio.Lock()
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key,
             base_url=config.base_url,
@@ -120,6 +125,7 @@ class OpenAIJudge:
 
     async def judge(self, prompt: str) -> str:
         """The reply text; retries transient failures, raises :class:`JudgeUnavailable` after the bound."""
+        await self._check_reachable()
         attempt = 0
         while True:
             try:
@@ -167,6 +173,35 @@ class OpenAIJudge:
             raise JudgeUnavailable("the judge returned no choices")
         # None content (e.g. a refusal or a filtered reply) parses as malformed and is asked again.
         return completion.choices[0].message.content or ""
+
+    async def _check_reachable(self) -> None:
+        """Before the first request: can the endpoint be reached at all? A wrong --base-url (or no
+        network) would otherwise cost every image its full retry budget, then read as a run
+        with nothing judged."""
+        if self._reachable:
+            return
+        async with self._probe_lock:
+            if self._reachable:
+                return
+            from urllib.parse import urlsplit
+
+            from hadpo_cli.settings.eval_shr import public_url
+
+            url = self.config.base_url or DEFAULT_BASE_URL
+            parts = urlsplit(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(parts.hostname, port), timeout=self.config.timeout_s
+                )
+                writer.close()
+            except (OSError, asyncio.TimeoutError) as exc:
+                reason = str(exc) or type(exc).__name__
+                raise UserError(
+                    f"{public_url(url)}: cannot reach the judge ({_short(reason, 120)}); check --base-url "
+                    "(replies already cached are kept)"
+                ) from None
+            self._reachable = True
 
     def _fatal_message(self, status: int) -> str:
         where = self.config.base_url or "api.openai.com"

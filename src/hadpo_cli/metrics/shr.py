@@ -112,6 +112,14 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
+def _hal_per_image(hal: int, c: RunCounts, images: int) -> float | None:
+    """Hallucinated sentences (or words) per image; None when there were sentences but none was
+    judged: 0.0 would read as "no hallucination" over a run that judged nothing."""
+    if c.sentences and not c.judged_sentences:
+        return None
+    return _ratio(hal, images)
+
+
 def run_metrics(c: RunCounts) -> dict[str, float | int | None]:
     """The per-run metrics of the protocol's ``get_metric`` (unrounded)."""
     return {
@@ -120,8 +128,8 @@ def run_metrics(c: RunCounts) -> dict[str, float | int | None]:
         "num_images": c.images,
         "sents_per_image": _ratio(c.sentences, c.images),
         "words_per_image": _ratio(c.words, c.images),
-        "hal_sents_per_image": _ratio(c.hal_sentences, c.images),
-        "hal_words_per_image": _ratio(c.hal_words, c.images),
+        "hal_sents_per_image": _hal_per_image(c.hal_sentences, c, c.images),
+        "hal_words_per_image": _hal_per_image(c.hal_words, c, c.images),
         "unjudged_sentences": c.unjudged_sentences,
     }
 
@@ -148,7 +156,7 @@ def combine_runs(runs: Sequence[RunCounts]) -> dict[str, float | int | None]:
         "num_images": images,
         "sents_per_image": _ratio(total.sentences, images * k),
         "words_per_image": _ratio(total.words, images * k),
-        "hal_sents_per_image": _ratio(total.hal_sentences, images * k),
-        "hal_words_per_image": _ratio(total.hal_words, images * k),
+        "hal_sents_per_image": _hal_per_image(total.hal_sentences, total, images * k),
+        "hal_words_per_image": _hal_per_image(total.hal_words, total, images * k),
         "unjudged_sentences": total.unjudged_sentences,
     }

@@ -94,11 +94,16 @@ class EvalShrSettings(EvalModelSettings):
         gateways put credentials in the user part or the query string."""
         data = super().public_dict()
         if data.get("base_url"):
-            from urllib.parse import urlsplit, urlunsplit
-
-            parts = urlsplit(data["base_url"])
-            host = parts.hostname or ""
-            if parts.port:
-                host = f"{host}:{parts.port}"
-            data["base_url"] = urlunsplit((parts.scheme, host, parts.path, "", ""))
+            data["base_url"] = public_url(data["base_url"])
         return data
+
+
+def public_url(url: str) -> str:
+    """``url`` with only scheme, host, port and path: what may be written or printed."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
