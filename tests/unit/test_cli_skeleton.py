@@ -55,3 +55,36 @@ def test_python_dash_m_runs_the_same_app():
     out = subprocess.run([sys.executable, "-m", "hadpo_cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "score" in out.stdout
+
+
+def test_ctrl_c_says_how_each_command_goes_on(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from hadpo_cli.__main__ import app
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("hadpo_cli.models.merging.run_merge", interrupted)
+    monkeypatch.setattr("hadpo_cli.training.run.run_train", interrupted)
+    merge = CliRunner().invoke(app, ["merge", "--adapter", str(tmp_path), "--base", str(tmp_path),
+                                     "--output", str(tmp_path / "o")])  # fmt: skip
+    assert merge.exit_code == 130 and "nothing was written" in merge.output
+    assert "resume-from-checkpoint" not in merge.output
+    train = CliRunner().invoke(app, ["train", "--vg-path", str(tmp_path), "--output-dir", str(tmp_path / "t"),
+                                     "--pope-data", "p.json"])  # fmt: skip
+    assert train.exit_code == 130 and "--resume-from-checkpoint latest" in train.output
+
+
+def test_a_yaml_key_in_both_spellings_is_refused(tmp_path):
+    import pytest
+
+    from hadpo_cli.cli.common import load_yaml_config
+    from hadpo_cli.errors import UserError
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("lora-r: 8\nlora_r: 16\n")
+    with pytest.raises(UserError, match=r"'lora-r' and 'lora_r' are the same setting"):
+        load_yaml_config(cfg)
+    cfg.write_text("lora-r: 8\nbeta: 0.2\n")
+    assert load_yaml_config(cfg) == {"lora_r": 8, "beta": 0.2}

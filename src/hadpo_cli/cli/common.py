@@ -41,13 +41,38 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             if os.environ.get("HADPO_DEBUG"):
                 raise
-            err.print(
-                "interrupted; rerun the same command to resume where it stopped "
-                "(for `hadpo train`, add --resume-from-checkpoint latest)"
-            )
+            err.print(f"interrupted; {interrupted_hint(_command_path())}")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# What an interrupted command leaves, and how to go on: per command, since they differ.
+INTERRUPT_HINTS = {
+    "train": "add --resume-from-checkpoint latest to the same command to go on from the last checkpoint",
+    "merge": "nothing was written (the output appears only when complete); rerun to merge again",
+    "eval pope": "rerun the same command to resume: the answers on disk are kept",
+    "eval shr": "rerun the same command to resume: descriptions and judge replies on disk are kept",
+    "demo": "rerun `hadpo demo` to start it again",
+}
+
+
+def interrupted_hint(command: str) -> str:
+    return INTERRUPT_HINTS.get(command, "nothing half-written is left behind; rerun the same command")
+
+
+def _command_path() -> str:
+    """``train``, ``eval pope``, ...: the command being run, from click's context (typer's own
+    copy of click, which is the one that holds it)."""
+    try:
+        from typer._click.globals import get_current_context
+    except ImportError:  # a typer that uses the click package
+        from click import get_current_context
+
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return ""
+    return " ".join(ctx.command_path.split()[1:])
 
 
 def _print_error(message: str) -> None:
@@ -117,7 +142,15 @@ def load_yaml_config(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping of setting: value, got {type(data).__name__}")
-    return {str(k).replace("-", "_"): v for k, v in data.items()}
+    out: dict[str, Any] = {}
+    spelled: dict[str, str] = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        if name in out:
+            # `lora-r: 8` and `lora_r: 16` in one file: which one was meant is a guess; ask.
+            raise UserError(f"{path}: {spelled[name]!r} and {key!r} are the same setting; keep one")
+        out[name], spelled[name] = value, str(key)
+    return out
 
 
 def merge_with_config(
