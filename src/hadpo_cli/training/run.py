@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,11 @@ def apply_lora(model: Any, family: Any, settings: TrainSettings) -> Any:
         bias="none",
     )
     try:
-        peft_model = get_peft_model(model, config)
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing`: a FutureWarning on
+            # every run that is neither the user's doing nor theirs to fix.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            peft_model = get_peft_model(model, config)
     except ValueError as exc:
         raise UserError(f"--lora-target {','.join(settings.lora_target)}: {exc}") from None
     return peft_model
