@@ -323,8 +323,9 @@ def test_an_unreachable_judge_stops_the_run_at_once_with_one_line(tmp_path):
 def test_a_rejected_key_stops_the_run_with_one_error_and_no_final_files(tmp_path):
     paths = make_dataset(tmp_path)
     with keyword_judge({"": ["401"] * 10}) as server, pytest.raises(UserError, match="HTTP 401") as info:
-        shr.run(settings(paths, server))
-    assert API_KEY not in str(info.value)
+        # A gateway token in the URL must not be printed either.
+        shr.run(settings(paths, server, base_url=server.base_url.replace("//", "//user:GATEWAY-TOKEN@", 1)))
+    assert API_KEY not in str(info.value) and "GATEWAY-TOKEN" not in str(info.value)
     assert not (paths["out"] / "metrics.json").exists() and not (paths["out"] / "judgement.json").exists()
 
 

@@ -204,7 +204,9 @@ class OpenAIJudge:
             self._reachable = True
 
     def _fatal_message(self, status: int) -> str:
-        where = self.config.base_url or "api.openai.com"
+        from hadpo_cli.settings.eval_shr import public_url
+
+        where = public_url(self.config.base_url) if self.config.base_url else "api.openai.com"
         what = FATAL_STATUS[status]
         if status == 404:
             what = f"judge model {self.config.model!r} or endpoint not found"
