@@ -59,3 +59,19 @@ def test_an_unsupported_model_type_names_the_supported_ones(tmp_path):
         UserError, match=r"model type 'bert' is not supported \(supported: instructblip, llava\)"
     ):
         with_family_decoding(EvalPopeSettings(model=model, labels=tmp_path / "l", coco_path=tmp_path), "pope")
+
+
+def test_more_new_tokens_than_the_model_has_positions_is_one_line(tmp_path):
+    from hadpo_cli.errors import UserError
+
+    path = tmp_path / "m"
+    path.mkdir()
+    (path / "config.json").write_text(
+        json.dumps(
+            {"model_type": "llava", "text_config": {"model_type": "llama", "max_position_embeddings": 512}}
+        )
+    )
+    s = EvalPopeSettings(model=str(path), labels=tmp_path / "l", coco_path=tmp_path, max_new_tokens=600)
+    with pytest.raises(UserError, match=r"--max-new-tokens 600: the language model holds 512 positions"):
+        with_family_decoding(s, "pope")
+    assert with_family_decoding(s.model_copy(update={"max_new_tokens": 16}), "pope").max_new_tokens == 16

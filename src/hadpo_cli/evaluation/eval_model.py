@@ -26,13 +26,12 @@ def with_family_decoding(settings: S, benchmark: str) -> S:
     ``--precision published`` for a family without one fails here, before anything loads."""
     if getattr(settings, "model", None) is None:
         return settings
-    published = getattr(settings, "precision", "uniform") == "published"
-    if not published and all(getattr(settings, n) is not None for n in DECODING_FIELDS):
-        return settings
-    from hadpo_cli.models.loading import family_class, published_load_dtype
+    from hadpo_cli.models import families
+    from hadpo_cli.models.loading import published_load_dtype, read_model_config
 
-    cls = family_class(settings.model)
-    if published:
+    config = read_model_config(settings.model)
+    cls = families.for_config(config, what=str(settings.model))
+    if getattr(settings, "precision", "uniform") == "published":
         published_load_dtype(cls)
     recipe = cls.eval_recipe.get(benchmark, {})
     update = {name: value for name, value in recipe.items() if getattr(settings, name) is None}
@@ -40,7 +39,20 @@ def with_family_decoding(settings: S, benchmark: str) -> S:
     unset = [name for name in DECODING_FIELDS if getattr(resolved, name) is None]
     if unset:
         raise UserError(f"the model family gives no default for {', '.join(map(flag_name, unset))}; set it")
+    check_fits_context(resolved.max_new_tokens, config)
     return resolved
+
+
+def check_fits_context(max_new_tokens: int, config: Any) -> None:
+    """More new tokens than the language model has positions (the prompt needs some too) would
+    run far past what the model was trained on, slowly, for nothing."""
+    text = getattr(config, "text_config", config)
+    positions = getattr(text, "max_position_embeddings", None)
+    if positions and max_new_tokens >= positions:
+        raise UserError(
+            f"--max-new-tokens {max_new_tokens}: the language model holds {positions} positions, "
+            "the prompt included; give fewer"
+        )
 
 
 def generation_options(settings: Any) -> GenerationOptions:

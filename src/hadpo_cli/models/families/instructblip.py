@@ -170,8 +170,9 @@ class InstructBlipFamily(VLMFamily):
                 "max_position_embeddings": 128,
                 "pad_token_id": qf_tok.pad_token_id,
             },
+            # Positions enough for the published 256 new tokens after the prompt.
             text_config=tiny_llama_config(
-                llm_tok, text_hidden, text_layers, text_intermediate, text_heads, 256
+                llm_tok, text_hidden, text_layers, text_intermediate, text_heads, 1024
             ),
             num_query_tokens=num_query_tokens,
         )
