@@ -60,7 +60,29 @@ app.command("demo", help="Run every stage on a tiny built-in model (offline).")(
 
 
 def main() -> None:
-    app(prog_name="hadpo")
+    """Run the CLI; a usage error (unknown flag, bad choice, missing argument) is one `error:`
+    line with the command's --help to look at, exit 2, like every other user error."""
+    import sys
+
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    from typer.exceptions import Abort
+
+    try:
+        code = app(prog_name="hadpo", standalone_mode=False)
+    except NoArgsIsHelpError as exc:  # `hadpo`, `hadpo eval`: the help, as before
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "hadpo"
+        sys.stderr.write(f"error: {exc.format_message()} (see `{command} --help`)\n")
+        sys.exit(2)
+    except ClickException as exc:
+        sys.stderr.write(f"error: {exc.format_message()}\n")
+        sys.exit(exc.exit_code)
+    except Abort:  # Ctrl-C while click itself was prompting or parsing
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -88,3 +88,18 @@ def test_a_yaml_key_in_both_spellings_is_refused(tmp_path):
         load_yaml_config(cfg)
     cfg.write_text("lora-r: 8\nbeta: 0.2\n")
     assert load_yaml_config(cfg) == {"lora_r": 8, "beta": 0.2}
+
+
+def test_a_usage_error_is_one_error_line_with_exit_2():
+    import subprocess
+    import sys
+
+    for args, needle in ((["eval", "pope", "--no-such-flag"], "No such option: --no-such-flag"),
+                         (["score"], "Missing argument 'ANSWERS'"),
+                         (["train", "--gradient-checkpointing", "--lora-r", "eight"], "--lora-r")):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", "hadpo_cli", *args], capture_output=True, text=True)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2, proc.stderr
+        assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
+    ok = subprocess.run([sys.executable, "-m", "hadpo_cli", "--version"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("hadpo ")
