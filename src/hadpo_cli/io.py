@@ -128,6 +128,28 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def check_writable(path: str | Path, flag: str, *, is_dir: bool = False) -> None:
+    """Up front, before any model loads: can ``path`` (a file, or with ``is_dir`` a directory) be
+    created or written? A path under a regular file, or in a read-only place, is found now
+    rather than at the first checkpoint or the last write of a long run."""
+    target = Path(path).expanduser()
+    if target.exists():
+        if is_dir and not target.is_dir():
+            raise UserError(f"{flag} {path}: exists and is not a directory")
+        if not is_dir and target.is_dir():
+            raise UserError(f"{flag} {path}: is a directory; give a file name")
+        if not os.access(target, os.W_OK):
+            raise UserError(f"{flag} {path}: not writable")
+        return
+    ancestor = target.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UserError(f"{flag} {path}: {ancestor} is a file, so nothing can be created under it")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: cannot create it ({ancestor} is not writable)")
+
+
 def refuse_nonempty_dir(final: str | Path, *, overwrite: bool) -> None:
     final = Path(final)
     if final.exists() and (not final.is_dir() or any(final.iterdir())) and not overwrite:

@@ -372,3 +372,12 @@ def test_a_non_finite_adapter_is_refused_for_merge_and_eval(setup: Setup) -> Non
     assert_nothing_written(out)
     with pytest.raises(UserError, match="non-finite weights"):
         load_vlm_for_eval(setup.model, adapter=adapter)
+
+
+def test_an_output_under_a_file_is_refused_before_the_base_loads(setup: Setup, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    line = one_error_line(
+        merge("--adapter", setup.vlm_adapter, "--base", setup.model, "--output", blocker / "m")
+    )
+    assert "is a file, so nothing can be created under it" in line

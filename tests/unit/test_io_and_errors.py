@@ -54,3 +54,33 @@ def test_os_errors_on_user_paths_exit_2_with_one_line(tmp_path):
     assert result.exit_code == 2
     assert "a-dir" in result.output and "Is a directory" in result.output
     assert "Traceback" not in result.output
+
+
+def test_every_output_under_a_regular_file_is_one_line_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from hadpo_cli.__main__ import app
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    under = blocker / "out"
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"question_id": 1, "image": "x.jpg", "text": "Is there a dog?", "label": "yes"}\n')
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text('{"question_id": 1, "answer": "Yes"}\n')
+    commands = {
+        "train": ["train", "--vg-path", str(tmp_path), "--pope-data", str(labels), "--output-dir", str(under)],
+        "eval pope": ["eval", "pope", "--labels", str(labels), "--coco-path", str(tmp_path), "--output",
+                      str(under / "answers.jsonl")],
+        "eval shr": ["eval", "shr", "--responses", str(answers), "--shr-path", str(tmp_path), "--output-dir",
+                     str(under), "--no-judge"],
+        "score": ["score", str(answers), str(labels), "--output", str(under / "m.json")],
+        "report": ["report", str(tmp_path), "--output", str(under / "r.html")],
+    }  # fmt: skip
+    for name, args in commands.items():
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, (name, result.output)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and "is a file, so nothing can be created under it" in lines[0], (name, lines)
+    score_into_dir = CliRunner().invoke(app, ["score", str(answers), str(labels), "--output", str(tmp_path)])
+    assert score_into_dir.exit_code == 2 and "is a directory; give a file name" in score_into_dir.output

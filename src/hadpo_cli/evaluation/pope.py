@@ -36,7 +36,7 @@ from hadpo_cli.evaluation.generation import (
     GenerationResult,
     generate_all,
 )
-from hadpo_cli.io import atomic_write_json
+from hadpo_cli.io import atomic_write_json, check_writable
 from hadpo_cli.metrics.score_run import score_pairs
 from hadpo_cli.settings.eval_pope import GENERATION_FIELDS, EvalPopeSettings
 
@@ -176,6 +176,7 @@ def run(
     ``dist`` defaults to the processes of ``accelerate launch`` / ``torchrun``; ``load_generator``
     replaces the model (tests, benchmarks); ``on_record`` sees each answer once it is on disk.
     """
+    check_writable(settings.output, "--output")
     plans = plan_splits(settings)
     images = image_dir(settings.coco_path)
     # Every label file is read and every image checked before the (slow) model load.

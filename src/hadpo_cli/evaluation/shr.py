@@ -472,6 +472,9 @@ def run(
     on_progress: Callable[[JudgeProgress], None] | None = None,
 ) -> ShrResult:
     """The whole stage; ``judge_factory`` swaps the OpenAI judge (tests, other backends)."""
+    from hadpo_cli.io import check_writable
+
+    check_writable(s.output_dir, "--output-dir", is_dir=True)
     inputs = load_inputs(s)
     responses, s = get_responses(s, inputs)
     out = Path(s.output_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hadpo_cli.data.pope_labels import Scored, join_answers, read_answers, read_pope_labels
-from hadpo_cli.io import STDIN, atomic_write_json
+from hadpo_cli.io import STDIN, atomic_write_json, check_writable
 from hadpo_cli.metrics.pope import PARSERS, pope_metrics
 from hadpo_cli.settings.score import ScoreSettings
 
@@ -19,6 +19,8 @@ def run(settings: ScoreSettings) -> dict[str, Any]:
     """
     # Labels first: a wrong label path is the cheaper mistake to report, and it does not
     # consume stdin when the answers come from a pipe.
+    if settings.output is not None:
+        check_writable(settings.output, "--output")
     labels = read_pope_labels(settings.labels)
     answers = read_answers(settings.answers)
     pairs = join_answers(answers, labels, answers_name=settings.answers, labels_name=settings.labels)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from hadpo_cli.console import err
 from hadpo_cli.errors import UserError, first_line
-from hadpo_cli.io import atomic_dir, atomic_write_json, refuse_nonempty_dir
+from hadpo_cli.io import atomic_dir, atomic_write_json, check_writable, refuse_nonempty_dir
 from hadpo_cli.models import adapters
 from hadpo_cli.models.families.base import VLMFamily
 from hadpo_cli.models.loading import weight_errors
@@ -76,6 +76,7 @@ def run_merge(settings: MergeSettings) -> dict[str, Any]:
     # Cheap checks first: a wrong path must fail in a second, not after a 13B model has loaded.
     layout = adapters.detect_adapter_layout(settings.adapter)
     refuse_nonempty_dir(settings.output, overwrite=settings.overwrite)  # atomic_dir's refusal, before loading
+    check_writable(settings.output, "--output", is_dir=True)
     config = read_base_config(settings.base)
     check_layout_fits(base_kind(settings.base, config), layout, settings)
     err.print(f"[bold]hadpo merge[/]: loading {settings.base}")

@@ -29,6 +29,9 @@ def run_label(result: EvalResult) -> str:
 
 
 def run(settings: ReportSettings) -> dict[str, Any]:
+    from hadpo_cli.io import check_writable
+
+    check_writable(settings.output, "--output")
     training: list[TrainingRun] = []
     results: list[EvalResult] = []
     for path in settings.paths:

@@ -12,7 +12,7 @@ from typing import Any
 
 from hadpo_cli.console import err
 from hadpo_cli.errors import UserError, first_line
-from hadpo_cli.io import atomic_write_json
+from hadpo_cli.io import atomic_write_json, check_writable
 from hadpo_cli.settings.train import TrainSettings
 
 
@@ -172,6 +172,7 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     from hadpo_cli.data.preference import load_preference_pairs
     from hadpo_cli.training import resume as resuming
 
+    check_writable(settings.output_dir, "--output-dir", is_dir=True)
     # Data first: a bad path fails in a second, not after a 13B model has loaded (this first read
     # only validates). Then the model's config (kilobytes) decides the family and so the recipe's
     # defaults, which include how the description pairs are drawn and cleaned: read them so.
