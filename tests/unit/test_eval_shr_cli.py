@@ -197,7 +197,7 @@ def test_model_path_checks_images_then_loads_the_model(tmp_path):
     result = invoke([*args, "--no-judge"])
     # Inputs are fine now, so it goes on to load the model, which does not exist (offline).
     assert result.exit_code == 2
-    assert "could not load model" in result.stderr and "some/model" in result.stderr
+    assert "not found as a Hub model id" in result.stderr and "some/model" in result.stderr
     assert "Traceback" not in result.stderr
 
 

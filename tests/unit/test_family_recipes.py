@@ -75,3 +75,15 @@ def test_more_new_tokens_than_the_model_has_positions_is_one_line(tmp_path):
     with pytest.raises(UserError, match=r"--max-new-tokens 600: the language model holds 512 positions"):
         with_family_decoding(s, "pope")
     assert with_family_decoding(s.model_copy(update={"max_new_tokens": 16}), "pope").max_new_tokens == 16
+
+
+def test_a_mistyped_local_model_path_says_so_not_only_couldnt_connect(tmp_path, monkeypatch):
+    from hadpo_cli.errors import UserError
+    from hadpo_cli.models.loading import read_model_config
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        UserError, match=r"--model tiny-modle: no such directory here, and not found as a Hub"
+    ):
+        read_model_config("tiny-modle")

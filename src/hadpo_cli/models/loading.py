@@ -61,6 +61,12 @@ def read_model_config(model_id: str | Path, *, flag: str = "--model") -> Any:
     try:
         return AutoConfig.from_pretrained(name)
     except (OSError, ValueError, KeyError) as exc:
+        if not Path(name).expanduser().exists():
+            # Not a directory here, so it was looked up as a Hub id; say both, not only the Hub's
+            # "couldn't connect", which hides a mistyped local path.
+            raise UserError(
+                f"{flag} {name}: no such directory here, and not found as a Hub model id ({first_line(exc)})"
+            ) from None
         raise UserError(f"could not load model config from {name!r}: {first_line(exc)}") from None
 
 
