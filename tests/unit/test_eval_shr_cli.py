@@ -191,9 +191,11 @@ def test_model_path_checks_images_then_loads_the_model(tmp_path):
     result = invoke([*args, "--no-judge"])
     assert result.exit_code == 2
     assert "3 of 3 SHR image files are missing" in result.stderr
+    from PIL import Image
+
     for i in (1, 2, 3):
         (paths["vg"] / "VG_100K").mkdir(exist_ok=True)
-        (paths["vg"] / "VG_100K" / f"{i}.jpg").write_bytes(b"")
+        Image.new("RGB", (8, 8)).save(paths["vg"] / "VG_100K" / f"{i}.jpg")
     result = invoke([*args, "--no-judge"])
     # Inputs are fine now, so it goes on to load the model, which does not exist (offline).
     assert result.exit_code == 2

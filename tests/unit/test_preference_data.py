@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from hadpo_cli.data.images import load_image
 from hadpo_cli.data.preference import DESC_PROMPTS, PreferencePair, load_preference_pairs
@@ -23,8 +24,10 @@ def write_vg(root: Path, ids: list[int], *, with_files: bool = True) -> Path:
     ]
     (vg / "image_data.json").write_text(json.dumps(index))
     if with_files:
+        Image.new("RGB", (8, 8), (90, 120, 30)).save(vg / "VG_100K" / "template.jpg")
+        picture = (vg / "VG_100K" / "template.jpg").read_bytes()
         for i in ids:
-            (vg / "VG_100K" / f"{i}.jpg").write_bytes(b"not opened here")
+            (vg / "VG_100K" / f"{i}.jpg").write_bytes(picture)  # read as headers only, up front
     return vg
 
 
@@ -413,3 +416,13 @@ def test_load_image_gives_rgb_and_names_a_corrupt_file(tmp_path):
 
     with pytest.raises(UserError, match="image file not found"):
         load_image(tmp_path / "absent.jpg")
+
+
+def test_empty_and_non_image_files_are_found_up_front(tmp_path):
+    vg = write_vg(tmp_path, [1, 2, 3])
+    (vg / "VG_100K" / "2.jpg").write_bytes(b"")
+    (vg / "VG_100K" / "3.jpg").write_bytes(b"<html>not a picture</html>")
+    desc = write(tmp_path / "d.json", [desc_item(i) for i in (1, 2, 3)])
+    with pytest.raises(UserError, match=r"^2 of 3 Visual Genome image files are not images") as exc:
+        load_preference_pairs(None, desc, vg)
+    assert str(vg / "VG_100K" / "2.jpg") in str(exc.value) and "1.jpg" not in str(exc.value)

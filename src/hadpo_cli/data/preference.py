@@ -2,7 +2,7 @@
 
 Everything a user can get wrong in these files (a missing field, an id that is not in
 Visual Genome, an image file that is not on disk) is found here, before any model loads,
-and reported as one :class:`UserError`. Images are not opened: training loads them lazily.
+and reported as one :class:`UserError`. Images are not decoded: their headers are checked up front, their pixels loaded lazily.
 """
 
 from __future__ import annotations

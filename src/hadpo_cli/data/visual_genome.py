@@ -89,7 +89,48 @@ def missing_files(paths: list[Path]) -> list[Path]:
 
 
 def check_images_exist(paths: list[Path], what: str = "image") -> None:
-    """One error counting the missing files and naming the first few, before any model loads."""
+    """One error counting the missing files, or the files that are not images (empty, or a
+    header Pillow cannot read), naming the first few: before any model loads, not mid-run."""
     missing = missing_files(paths)
     if missing:
         raise UserError(f"{len(missing)} of {len(paths)} {what} files are missing: {first_few(missing)}")
+    bad = not_images(paths)
+    if bad:
+        raise UserError(
+            f"{len(bad)} of {len(paths)} {what} files are not images (empty, or not a format Pillow "
+            f"reads): {first_few(bad)}"
+        )
+
+
+# Above this many files, the header check shows a progress bar (a few seconds on a real set).
+PROGRESS_FROM = 2000
+
+
+def not_images(paths: list[Path]) -> list[Path]:
+    """The files among ``paths`` that are empty or whose header Pillow does not recognise; the
+    headers are read in threads (I/O bound), the pixels not at all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def bad(path: Path) -> bool:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            if path.stat().st_size == 0:
+                return True
+            with Image.open(path):
+                return False
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+            return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = pool.map(bad, paths)
+        if len(paths) >= PROGRESS_FROM:
+            from rich.progress import track
+
+            from hadpo_cli.console import err
+
+            results = track(
+                results, total=len(paths), description="checking images", console=err, transient=True
+            )
+        flags = list(results)
+    return [p for p, is_bad in zip(paths, flags, strict=True) if is_bad]
