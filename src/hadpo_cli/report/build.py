@@ -13,7 +13,7 @@ from hadpo_cli.errors import UserError
 from hadpo_cli.io import atomic_write_text
 from hadpo_cli.report import html, plots
 from hadpo_cli.report.training import TrainingRun, find_training_runs
-from hadpo_cli.results.compare import compare_pair, fmt_interval, fmt_value, load_side
+from hadpo_cli.results.compare import compare_pair, figure_cells, fmt_value, load_side
 from hadpo_cli.results.registry import EvalResult, find_results, get
 from hadpo_cli.settings.compare import ReportSettings
 
@@ -156,18 +156,7 @@ def compare_section(
         for row in rows:
             kind = kinds[row.metric]
             verdict = {True: '<span class="yes">yes</span>', False: "no", None: "-"}[row.beyond_chance]
-            table_rows.append(
-                [
-                    escape(row.metric),
-                    fmt_value(row.baseline, kind),
-                    fmt_value(row.candidate, kind),
-                    fmt_value(row.delta, kind, signed=True),
-                    fmt_interval(row.ci_low, row.ci_high, kind),
-                    "-" if row.p_value is None else f"{row.p_value:.3g}",
-                    str(row.n),
-                    verdict,
-                ]
-            )
+            table_rows.append([escape(row.metric), *figure_cells(row, kind), verdict])
         parts.append(
             html.table(
                 ("metric", "baseline", "candidate", "delta", "95% CI", "p", "n", "beyond chance"), table_rows

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -175,19 +176,21 @@ def format_table(rows: list[Row], *, title: str | None = None):  # noqa: ANN201
     for row in rows:
         kind = metric_kind(row.benchmark, row.metric)
         verdict = {True: "yes", False: "no", None: "-"}[row.beyond_chance]
-        table.add_row(
-            row.benchmark,
-            row.split,
-            row.metric,
-            fmt_value(row.baseline, kind),
-            fmt_value(row.candidate, kind),
-            fmt_value(row.delta, kind, signed=True),
-            fmt_interval(row.ci_low, row.ci_high, kind),
-            "-" if row.p_value is None else f"{row.p_value:.3g}",
-            str(row.n),
-            verdict,
-        )
+        table.add_row(row.benchmark, row.split, row.metric, *figure_cells(row, kind), verdict)
     return table
+
+
+def figure_cells(row: Any, kind: str) -> list[str]:
+    """Baseline, candidate, delta, interval, p and n of a compare row, as the table and the
+    report show them (one formatting for both)."""
+    return [
+        fmt_value(row.baseline, kind),
+        fmt_value(row.candidate, kind),
+        fmt_value(row.delta, kind, signed=True),
+        fmt_interval(row.ci_low, row.ci_high, kind),
+        "-" if row.p_value is None else f"{row.p_value:.3g}",
+        str(row.n),
+    ]
 
 
 def metric_kind(benchmark: str, metric: str) -> str:
