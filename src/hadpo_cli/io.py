@@ -44,6 +44,11 @@ def display_name(path: str | Path) -> str:
     return "<stdin>" if str(path) == STDIN else str(path)
 
 
+# POPE's label files end in .json but are JSON Lines; a file written as one array is the
+# usual mistake, so say what is expected.
+JSONL_HINT = "; expected JSON Lines: one object per line, no enclosing [ ]"
+
+
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield ``(line_number, object)`` for each non-blank line; 1-based line numbers."""
     name = display_name(path)
@@ -52,11 +57,15 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
             if not line.strip():
                 continue
             try:
-                yield lineno, json.loads(line)
+                obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise UserError(f"{where(name, lineno)}: not valid JSON ({exc.msg})") from None
+                hint = JSONL_HINT if line.lstrip().startswith("[") else ""
+                raise UserError(f"{where(name, lineno)}: not valid JSON ({exc.msg}){hint}") from None
             except RecursionError:
                 raise UserError(f"{where(name, lineno)}: JSON nested too deeply") from None
+            if isinstance(obj, list) and lineno == 1:
+                raise UserError(f"{where(name, lineno)}: a JSON array{JSONL_HINT}")
+            yield lineno, obj
 
 
 def read_jsonl(path: str | Path) -> list[tuple[int, Any]]:
@@ -66,15 +75,31 @@ def read_jsonl(path: str | Path) -> list[tuple[int, Any]]:
     return rows
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a whole JSON document; errors name the line and column."""
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def read_json(path: str | Path, *, unique_keys: bool = False) -> Any:
+    """Read a whole JSON document; errors name the line and column. ``unique_keys``: a key given
+    twice in one object is an error (JSON itself keeps the last one, silently)."""
     name = display_name(path)
     with open_text(path) as fh:
         text = fh.read()
     if not text.strip():
         raise UserError(f"{name}: file is empty")
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_unique_pairs if unique_keys else None)
+    except _DuplicateKey as exc:
+        raise UserError(f"{name}: key {exc.args[0]!r} appears twice in one object") from None
     except RecursionError:
         raise UserError(f"{name}: JSON nested too deeply") from None
     except json.JSONDecodeError as exc:

@@ -284,7 +284,14 @@ def test_precomputed_reference_matches_inline_and_is_reused(tiny_model_dir, demo
 
     monkeypatch.setattr(dpo_model.DPOModel, "reference_logps", boom)
     again = run_train(
-        settings_for(tiny_model_dir, demo_data, tmp_path / "pre", max_steps=2, precompute_ref_logps=True)
+        settings_for(
+            tiny_model_dir,
+            demo_data,
+            tmp_path / "pre",
+            max_steps=2,
+            precompute_ref_logps=True,
+            overwrite=True,
+        )
     )
     assert again.reference == "precomputed (reused)"
 
@@ -472,7 +479,9 @@ def test_reference_file_is_not_reused_for_changed_weights(demo_data, tmp_path):
     weights = model / "model.safetensors"
     _os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
     second = run_train(
-        settings_for(model, demo_data, tmp_path / "run", max_steps=1, precompute_ref_logps=True)
+        settings_for(
+            model, demo_data, tmp_path / "run", max_steps=1, precompute_ref_logps=True, overwrite=True
+        )
     )
     assert second.reference == "precomputed"
 
@@ -542,3 +551,21 @@ def test_a_diverging_run_stops_with_one_line_and_saves_no_adapter(tiny_model_dir
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "training stopped at step" in errors[0] and "1e+30" in errors[0]
     assert not (out / "adapter_model.safetensors").exists()
+
+
+def test_a_new_run_into_a_finished_runs_directory_needs_overwrite(tiny_model_dir, demo_data, tmp_path):
+    out = tmp_path / "twice"
+    args = ["--max-steps", "2", "--save-steps", "1", "--precompute-ref-logps"]
+    assert _cli_train(tiny_model_dir, demo_data, out, *args).exit_code == 0
+    assert (out / "checkpoint-1").is_dir()
+    again = _cli_train(tiny_model_dir, demo_data, out, *args)
+    assert again.exit_code == 2
+    errors = [line for line in again.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "holds a training run" in errors[0] and "--overwrite" in errors[0]
+    replaced = _cli_train(tiny_model_dir, demo_data, out, "--max-steps", "1", "--save-steps", "1",
+                          "--precompute-ref-logps", "--overwrite", "--json")  # fmt: skip
+    assert replaced.exit_code == 0, replaced.output
+    # The old run's checkpoints are gone (a later `latest` finds this run's), the reference file stays.
+    assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1"]
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 1
+    assert json.loads(replaced.stdout)["reference"] == "precomputed (reused)"

@@ -256,3 +256,17 @@ def test_base_url_credentials_never_reach_settings_json(tmp_path):
     saved = json.dumps(settings.public_dict())
     assert "hunter2" not in saved and "sk-secret" not in saved
     assert settings.public_dict()["base_url"] == "https://gateway.example:8443/v1"
+
+
+def test_two_responses_for_one_image_are_refused(tmp_path):
+    from hadpo_cli.data.shr import load_responses
+    from hadpo_cli.errors import UserError
+
+    same_key = tmp_path / "a.json"
+    same_key.write_text('{"1": "A dog.", "1": "A cat."}')
+    with pytest.raises(UserError, match=r"key '1' appears twice"):
+        load_responses(same_key)
+    same_id = tmp_path / "b.json"
+    same_id.write_text('{"1": "A dog.", "01": "A cat."}')
+    with pytest.raises(UserError, match=r"image 1 has two responses \(keys '1' and '01'\)"):
+        load_responses(same_id)

@@ -394,8 +394,17 @@ def test_answer_not_a_string(tmp_path, files):
 def test_line_that_is_not_an_object(tmp_path, files):
     _, labels = files
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('[1, "yes"]\n')
-    assert f"{bad}:1: expected a JSON object" in _error(score(bad, labels))
+    bad.write_text('{"question_id": 1, "answer": "yes"}\n[1, "yes"]\n')
+    assert f"{bad}:2: expected a JSON object" in _error(score(bad, labels))
+
+
+def test_a_label_file_written_as_one_json_array_says_json_lines_are_expected(tmp_path, files):
+    answers, _ = files
+    for text in ('[{"question_id": 1, "label": "yes"}]\n', '[\n {"question_id": 1, "label": "yes"}\n]\n'):
+        labels = tmp_path / "labels.json"
+        labels.write_text(text)
+        message = _error(score(answers, labels))
+        assert f"{labels}:1:" in message and "expected JSON Lines: one object per line" in message
 
 
 @pytest.mark.parametrize("which", ["answers", "labels"])
@@ -415,3 +424,8 @@ def test_empty_stdin(files):
 def test_missing_file(tmp_path, files):
     _, labels = files
     assert f"{tmp_path / 'nope.jsonl'}: file not found" in _error(score(tmp_path / "nope.jsonl", labels))
+
+
+def test_the_same_file_as_answers_and_labels_is_refused(files):
+    _, labels = files
+    assert "given as both the answers and the labels file" in _error(score(labels, labels))

@@ -64,6 +64,7 @@ def command(
     report_to: Annotated[str, _opt("report_to")] = d(T, "report_to"),
     dataloader_num_workers: Annotated[int, _opt("dataloader_num_workers")] = d(T, "dataloader_num_workers"),
     resume_from_checkpoint: Annotated[str | None, _opt("resume_from_checkpoint")] = None,
+    overwrite: Annotated[bool, _opt("overwrite")] = d(T, "overwrite"),
     json_out: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
 ) -> None:
     """Train a LoRA adapter with the HA-DPO loss on preference pairs."""

@@ -62,15 +62,20 @@ def load_shr_facts(shr_path: str | Path) -> dict[int, list[str]]:
 
 def load_responses(path: str | Path) -> dict[int, str]:
     """A responses file ``{"<image_id>": "<text>", ...}`` (any model's) keyed by int id."""
-    data = read_json(path)
+    data = read_json(path, unique_keys=True)  # as `hadpo score` refuses duplicate answers
     if not isinstance(data, dict):
         raise UserError(f'{path}: expected a JSON object {{"<image_id>": "<text>", ...}}')
     out: dict[int, str] = {}
+    keys: dict[int, str] = {}
     for key, text in data.items():
         image_id = _image_id(key, f"{path}: key {key!r}")
         if not isinstance(text, str):
             raise UserError(f"{path}: response for image {key} must be a string, got {type(text).__name__}")
-        out[image_id] = text
+        if image_id in out:
+            raise UserError(
+                f"{path}: image {image_id} has two responses (keys {keys[image_id]!r} and {key!r})"
+            )
+        out[image_id], keys[image_id] = text, key
     return out
 
 

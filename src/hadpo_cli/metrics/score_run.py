@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hadpo_cli.data.pope_labels import Scored, join_answers, read_answers, read_pope_labels
+from hadpo_cli.errors import UserError
 from hadpo_cli.io import STDIN, atomic_write_json, check_writable
 from hadpo_cli.metrics.pope import PARSERS, pope_metrics
 from hadpo_cli.settings.score import ScoreSettings
@@ -21,6 +22,8 @@ def run(settings: ScoreSettings) -> dict[str, Any]:
     # consume stdin when the answers come from a pipe.
     if settings.output is not None:
         check_writable(settings.output, "--output")
+    if str(settings.answers) != STDIN and Path(settings.answers).resolve() == Path(settings.labels).resolve():
+        raise UserError(f"{settings.answers}: given as both the answers and the labels file")
     labels = read_pope_labels(settings.labels)
     answers = read_answers(settings.answers)
     pairs = join_answers(answers, labels, answers_name=settings.answers, labels_name=settings.labels)

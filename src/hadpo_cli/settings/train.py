@@ -113,6 +113,11 @@ class TrainSettings(Settings):
     resume_from_checkpoint: str | None = Field(
         None, description="A checkpoint directory, or 'latest' for the newest one in --output-dir."
     )
+    overwrite: bool = Field(
+        False,
+        description="Replace a training run already in --output-dir (its adapter and checkpoints are "
+        "deleted; a reference log-probs file is kept, since it is reused only when it fits).",
+    )
 
     @field_validator("lora_target", mode="before")
     @classmethod

@@ -152,3 +152,37 @@ def settings_snapshot_callback(settings: TrainSettings, num_processes: int) -> A
             return control
 
     return SaveSettings()
+
+
+# What a training run leaves in --output-dir (the reference log-probs file is not a run: it is
+# keyed on everything that made it and reused only when that matches).
+RUN_FILES = (CONFIG_NAME, *WEIGHT_NAMES, "trainer_state.json", "settings.json")
+
+
+def previous_run(output_dir: Path) -> list[Path]:
+    out = Path(output_dir)
+    if not out.is_dir():
+        return []
+    found = [out / name for name in RUN_FILES if (out / name).exists()]
+    return found + sorted(p for p in out.glob("checkpoint-*") if p.is_dir())
+
+
+def refuse_a_previous_run(settings: TrainSettings) -> None:
+    """A new run into a directory that holds another would replace its adapter and leave its
+    checkpoints beside the new ones, so that a later ``latest`` resumes the wrong run."""
+    found = previous_run(settings.output_dir)
+    if found and not settings.overwrite:
+        raise UserError(
+            f"--output-dir {settings.output_dir}: holds a training run ({found[0].name}); resume it with "
+            "--resume-from-checkpoint latest, or replace it with --overwrite"
+        )
+
+
+def clear_previous_run(output_dir: Path) -> None:
+    import shutil
+
+    for path in previous_run(output_dir):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()

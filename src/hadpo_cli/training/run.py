@@ -189,6 +189,8 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
         desc_prompt_stream=settings.desc_prompt_stream,
     )
     resume = resuming.resolve_resume(settings)
+    if resume is None:
+        resuming.refuse_a_previous_run(settings)
 
     import torch
     from transformers import set_seed
@@ -201,6 +203,10 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
 
     use_cpu = not torch.cuda.is_available()
     state = PartialState(cpu=use_cpu)
+    if resume is None and settings.overwrite:
+        if state.is_main_process:
+            resuming.clear_previous_run(settings.output_dir)
+        state.wait_for_everyone()
     settings = resolve_accumulation(settings, state.num_processes)
     if resume is not None:
         resuming.check_compatible(resume, settings, state.num_processes)
