@@ -270,3 +270,13 @@ def test_two_responses_for_one_image_are_refused(tmp_path):
     same_id.write_text('{"1": "A dog.", "01": "A cat."}')
     with pytest.raises(UserError, match=r"image 1 has two responses \(keys '1' and '01'\)"):
         load_responses(same_id)
+
+
+def test_a_judge_flag_with_no_judge_is_refused(tmp_path):
+    paths = make_dataset(tmp_path)
+    result = invoke([*base_args(paths), "--no-judge", "--judge-runs", "3"])
+    assert result.exit_code == 2
+    assert "error: --judge-runs has no effect with --no-judge" in result.stderr
+    # The endpoint may come from the environment: not a mistake of the command line.
+    ok = invoke([*base_args(paths), "--no-judge"], env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
+    assert ok.exit_code == 0, ok.output

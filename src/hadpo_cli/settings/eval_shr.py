@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
+from hadpo_cli.settings.base import flag_name
 from hadpo_cli.settings.model_source import EvalModelSettings
+
+# Settings that only a judged run reads.
+JUDGE_ONLY = (
+    "judge_model", "temperature", "judge_max_tokens", "judge_prompt", "judge_runs", "concurrency",
+    "max_retries", "retry_backoff", "request_timeout", "max_reasks",
+)  # fmt: skip
 
 
 class EvalShrSettings(EvalModelSettings):
@@ -82,6 +89,12 @@ class EvalShrSettings(EvalModelSettings):
             raise ValueError("--vg-path is required with --model (the images are there)")
         if self.vg_path is None and not self.no_judge:
             raise ValueError("--vg-path is required to judge (the region descriptions are there)")
+        if self.no_judge:
+            # A judge flag next to --no-judge would be silently ignored: the user meant one of them.
+            # (The key and the endpoint may come from the environment, so they are not checked.)
+            given = [n for n in JUDGE_ONLY if getattr(self, n) != type(self).model_fields[n].default]
+            if given:
+                raise ValueError(f"{flag_name(given[0])} has no effect with --no-judge: drop one of the two")
         if not self.no_judge and self.api_key is None and self.base_url is None:
             raise ValueError(
                 "no judge API key: set OPENAI_API_KEY or pass --api-key (or --base-url for a keyless local server, "
