@@ -58,3 +58,18 @@ def test_every_model_command(corrupt_model, demo_data, tmp_path):
     for out in ("train", "merge", "pope", "shr"):
         written = tmp_path / out
         assert not written.exists() or not any(p.is_file() for p in written.rglob("*")), out
+
+
+def test_a_model_directory_without_its_tokenizer_is_one_line(tiny_model_dir, demo_data, tmp_path):
+    model = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_model_dir, model)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (model / name).unlink()
+    out = tmp_path / "pope" / "answers.jsonl"
+    result = CliRunner().invoke(app, [
+        "eval", "pope", "--model", str(model), "--labels", str(demo_data.pope_labels["random"]),
+        "--coco-path", str(demo_data.coco), "--output", str(out), "--max-new-tokens", "4",
+    ])  # fmt: skip
+    line = _one_error_line(result, model)
+    assert "tokenizer" in line  # never a run of empty answers with a normal-looking table
+    assert not out.exists()

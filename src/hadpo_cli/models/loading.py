@@ -104,6 +104,7 @@ def load_vlm(
         keep_fp32_exactly(model, name, cls.published_precision["fp32"])  # type: ignore[index]
     family = cls(model, processor)
     family.after_load()
+    family.check_tokenizer(name)
     if device is not None:
         model.to(device)
     model.eval()

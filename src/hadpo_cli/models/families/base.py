@@ -177,9 +177,34 @@ class VLMFamily(ABC):
         inputs.update(left_pad(rows, self.pad_id()))
         return inputs
 
+    def check_tokenizer(self, name: str) -> None:
+        """The tokenizer is the model's: it turns a prompt into tokens that are not all unknown,
+        and its ids fit the embedding table. A directory without ``tokenizer.json`` loads with a
+        two-token stand-in that encodes everything to nothing: training then sits at ln 2 and
+        every answer is empty."""
+        from hadpo_cli.errors import UserError
+
+        tokenizer = self.tokenizer
+        rows = self.input_embeddings().num_embeddings
+        ids = list(tokenizer(TOKENIZER_PROBE, add_special_tokens=False)["input_ids"])
+        known = [i for i in ids if i != tokenizer.unk_token_id]
+        if not known:
+            raise UserError(
+                f"{name}: the tokenizer ({len(tokenizer)} tokens, for {rows} embedding rows) encodes a "
+                "prompt to nothing; are tokenizer.json / tokenizer_config.json missing?"
+            )
+        if len(tokenizer) > rows:
+            raise UserError(
+                f"{name}: the tokenizer has {len(tokenizer)} tokens but the model only {rows} embedding rows"
+            )
+
     def pad_id(self) -> int:
         pad = self.tokenizer.pad_token_id
         return pad if pad is not None else self.tokenizer.eos_token_id
+
+
+# Lower case: a word-level tokenizer may know the words only so.
+TOKENIZER_PROBE = "is there a dog in the image?"
 
 
 def left_pad(rows: list[list[int]], pad: int) -> dict[str, Any]:
