@@ -103,3 +103,22 @@ def test_a_usage_error_is_one_error_line_with_exit_2():
         assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
     ok = subprocess.run([sys.executable, "-m", "hadpo_cli", "--version"], capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stdout.startswith("hadpo ")
+
+
+def test_ctrl_c_while_the_cli_is_still_importing_is_one_line(monkeypatch, capsys):
+    import sys
+    import types
+
+    import pytest
+
+    from hadpo_cli import entry
+
+    class Importing(types.ModuleType):
+        def __getattr__(self, name):
+            raise KeyboardInterrupt  # as if Ctrl-C landed in the middle of the CLI's imports
+
+    monkeypatch.setitem(sys.modules, "hadpo_cli.__main__", Importing("hadpo_cli.__main__"))
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main()
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == "interrupted (while starting); nothing was done\n"
