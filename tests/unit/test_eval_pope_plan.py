@@ -102,8 +102,21 @@ def test_resume_guard_only_when_answers_exist(tmp_path):
     plans = plan_splits(settings)
     check_resume_settings(settings, plans, settings_path)  # no answers yet: a fresh start is fine
     out.with_name("answers.jsonl.part-1").write_text("")
+    check_resume_settings(settings, plans, settings_path)  # an empty part file: nothing was answered
+    out.with_name("answers.jsonl.part-1").write_text('{"question_id": 1, "answer": "yes"}\n')
     with pytest.raises(UserError, match="--num-beams 1"):
         check_resume_settings(settings, plans, settings_path)
     # batch size does not change the answers: resuming with another one is allowed
     settings_path.write_text(json.dumps({**settings.public_dict(), "batch_size": 64}))
     check_resume_settings(settings, plans, settings_path)
+
+
+def test_a_run_that_answered_nothing_binds_no_rerun(tmp_path):
+    from hadpo_cli.evaluation.eval_model import has_results
+
+    out = tmp_path / "answers.jsonl"
+    assert not has_results(out)
+    out.with_name("answers.jsonl.part-0").write_text("")  # a run that failed before its first answer
+    assert not has_results(out)
+    out.with_name("answers.jsonl.part-0").write_text('{"question_id": 1, "answer": "yes"}\n')
+    assert has_results(out)

@@ -116,8 +116,9 @@ def canonical(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def has_results(output: Path) -> bool:
-    """Anything generated already: the gathered file, or part files left by a crash or a kill."""
-    return output.exists() or bool(part_files(output))
+    """Anything generated already: the gathered file, or part files left by a crash or a kill.
+    Empty files do not count: a run that failed before its first answer binds no rerun."""
+    return any(p.is_file() and p.stat().st_size > 0 for p in (output, *part_files(output)))
 
 
 def refuse_other_settings(record: Path, now: dict[str, Any], *, results: str, elsewhere: str) -> None:
