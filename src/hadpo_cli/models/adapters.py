@@ -12,6 +12,7 @@ The same weights fit either way; only the module they are applied to differs.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from pathlib import Path
@@ -32,6 +33,7 @@ PEFT_PREFIX = "base_model.model."
 CAUSAL_LM_ROOTS = ("model.", "lm_head.")
 
 
+@functools.cache  # the registry is fixed once loaded; layout_of_key runs once per adapter key
 def vlm_roots() -> tuple[str, ...]:
     from hadpo_cli.models.families import families
 

@@ -173,11 +173,15 @@ def run_train(settings: TrainSettings, *, callbacks: list[Any] | None = None) ->
     from hadpo_cli.training import resume as resuming
 
     check_writable(settings.output_dir, "--output-dir", is_dir=True)
-    # Data first: a bad path fails in a second, not after a 13B model has loaded (this first read
-    # only validates). Then the model's config (kilobytes) decides the family and so the recipe's
-    # defaults, which include how the description pairs are drawn and cleaned: read them so.
-    load_preference_pairs(settings.pope_data, settings.desc_data, settings.vg_path, seed=settings.seed)
-    settings = resolve_recipe(settings)
+    # The model's config (kilobytes) decides the family and so the recipe's defaults, which include
+    # how the description pairs are drawn and cleaned: the data is read once, after it. When the
+    # config is the problem, a data error is still the one reported first (both are a second's
+    # work; neither waits for a 13B model), so the data is checked before re-raising.
+    try:
+        settings = resolve_recipe(settings)
+    except UserError:
+        load_preference_pairs(settings.pope_data, settings.desc_data, settings.vg_path, seed=settings.seed)
+        raise
     pairs = load_preference_pairs(
         settings.pope_data,
         settings.desc_data,
