@@ -179,7 +179,6 @@ class InstructBlipFamily(VLMFamily):
         torch.manual_seed(seed)
         model = InstructBlipForConditionalGeneration(config)
         model.eval()
-        model.config.image_token_index = llm_tok.convert_tokens_to_ids("<image>")
         use_tokenizer_ids(model, llm_tok)
         return model, processor
 
