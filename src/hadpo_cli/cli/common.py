@@ -100,6 +100,9 @@ def field_help(model: type, name: str) -> str:
 
     text = model.model_fields[name].description or ""
     note = recipe_note(name, getattr(model, "recipe_benchmark", None))
+    protocol = getattr(model, "default_decoding", {})
+    if name in protocol and not note:
+        note = f"Default: {protocol[name]} (the benchmark's protocol; a family's published run of it wins)."
     return f"{text} {note}" if note else text
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,20 @@ S = TypeVar("S", bound="Settings")
 # shadows pydantic v1's deprecated BaseModel.json() that nothing here calls. Silence that one
 # warning, once, for every settings model.
 warnings.filterwarnings("ignore", message='Field name "json" in ', category=UserWarning)
+
+
+@dataclass(frozen=True)
+class Flag:
+    """How a settings field is spelled on the command line (``Annotated[T, Flag(...)]``)."""
+
+    decls: tuple[str, ...] = ()  # e.g. ("--output", "-o") or ("--verify/--no-verify",)
+    argument: bool = False  # positional, e.g. score's ANSWERS
+    metavar: str | None = None
+    cli_type: Any = None  # the type click parses, when it differs (a comma list read as str)
+
+
+def flag(*decls: str, argument: bool = False, metavar: str | None = None, cli_type: Any = None) -> Flag:
+    return Flag(decls=decls, argument=argument, metavar=metavar, cli_type=cli_type)
 
 
 def flag_name(field: str) -> str:

@@ -21,7 +21,6 @@ class DemoSettings(Settings):
         description="Model family of the tiny model: any registered family (`hadpo demo --family all` runs each).",
     )
     setup_only: bool = Field(False, description="Only write the model and the data; run no stage.")
-    json: bool = Field(False, description="Print the summary as one JSON object on stdout.")
 
     @field_validator("family")
     @classmethod

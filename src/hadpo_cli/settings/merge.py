@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from hadpo_cli.models.loading import DEFAULT_MODEL
-from hadpo_cli.settings.base import Settings
+from hadpo_cli.settings.base import Settings, flag
 
 MergeDType = Literal["keep", "bf16", "fp16", "fp32"]
 
@@ -25,7 +25,9 @@ class MergeSettings(Settings):
         description="Hub id or directory of the base model: a vision-language model of a registered family, or a bare causal LM "
         "(e.g. lmsys/vicuna-13b-v1.1; then the merged LLM and its tokenizer are written).",
     )
-    output: Path = Field(description="Directory to write; it appears complete or not at all.")
+    output: Annotated[Path, flag("--output", "-o")] = Field(
+        description="Directory to write; it appears complete or not at all."
+    )
     llm_only: bool = Field(
         False, description="Write only the merged language model and its tokenizer, not the whole VLM."
     )

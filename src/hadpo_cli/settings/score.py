@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from hadpo_cli.io import STDIN
-from hadpo_cli.settings.base import Settings
+from hadpo_cli.settings.base import Settings, flag
 
 
 class ScoreSettings(Settings):
     """POPE metrics from a model's answers and a POPE label file."""
 
-    answers: Path = Field(
+    answers: Annotated[Path, flag(argument=True, metavar="ANSWERS")] = Field(
         description="Model answers, JSON Lines with question_id and answer (or text, as LLaVA writes it); - reads stdin."
     )
-    labels: Path = Field(
+    labels: Annotated[Path, flag(argument=True, metavar="LABELS")] = Field(
         description="POPE label file, e.g. output/coco/coco_pope_adversarial.json (JSON Lines: question_id, image, text, label)."
     )
     parser: Literal["pope", "strict"] = Field(
@@ -25,8 +25,7 @@ class ScoreSettings(Settings):
         description="How an answer becomes yes/no: pope = POPE's evaluate.py rule (comparable with published numbers); "
         "strict = first word must be yes/no, anything else is counted as unparseable.",
     )
-    json: bool = Field(default=False, description="Print the metrics as one JSON object on stdout.")
-    output: Path | None = Field(
+    output: Annotated[Path | None, flag("--output", "-o")] = Field(
         default=None, description="Also write the metrics JSON to this file (atomically)."
     )
 

@@ -7,13 +7,13 @@ values used."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from hadpo_cli.data.preference import DescPromptStream, DescWhitespace
 from hadpo_cli.models.loading import DEFAULT_MODEL, DType, Precision
-from hadpo_cli.settings.base import Settings
+from hadpo_cli.settings.base import Settings, flag
 from hadpo_cli.settings.model_source import PRECISION_HELP
 
 
@@ -28,7 +28,7 @@ class TrainSettings(Settings):
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
     precision: Precision = Field("uniform", description=PRECISION_HELP)
-    lora_target: list[str] | None = Field(
+    lora_target: Annotated[list[str] | None, flag(cli_type=str)] = Field(
         None,
         description="Language-model modules that get LoRA (comma-separated); the image side stays frozen.",
     )
@@ -71,7 +71,7 @@ class TrainSettings(Settings):
     sft_weight: float = Field(
         0.0, ge=0, description="Weight of an extra NLL term on the chosen answer (0 = off)."
     )
-    disable_dropout: bool = Field(
+    disable_dropout: Annotated[bool, flag("--disable-dropout/--keep-dropout")] = Field(
         True,
         description="Switch every dropout off (LoRA's included) during training, as the published trainer did.",
     )
@@ -103,7 +103,9 @@ class TrainSettings(Settings):
     seed: int = Field(
         42, ge=0, le=2**32 - 1, description="Seed for data draws, shuffling and LoRA init (0 to 2^32 - 1)."
     )
-    gradient_checkpointing: bool = Field(False, description="Trade compute for memory in the language model.")
+    gradient_checkpointing: Annotated[bool, flag("--gradient-checkpointing/--no-gradient-checkpointing")] = (
+        Field(False, description="Trade compute for memory in the language model.")
+    )
     logging_steps: int = Field(4, gt=0, description="Log every N optimizer steps.")
     save_steps: int = Field(500, gt=0, description="Save a checkpoint every N optimizer steps.")
     save_total_limit: int | None = Field(None, description="Keep at most N checkpoints.")
