@@ -1,6 +1,6 @@
 """How much --concurrency speeds up the SHR judge: a local judge that takes 100 ms a call.
 
-Starts the package's local OpenAI-compatible judge (``hadpo_cli.evaluation.local_judge``) on
+Starts the package's local OpenAI-compatible judge (``hadpo_cli.testing.local_judge``) on
 127.0.0.1 in its own process, as a real judge would be (in this process its threads would
 compete with the client for the GIL and the timings would measure that), every reply taking
 ``--delay`` seconds; writes a synthetic SHR/VG dataset of ``--images`` images, and runs the
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from hadpo_cli.evaluation import shr
-from hadpo_cli.evaluation.local_judge import judge_in_subprocess
+from hadpo_cli.testing.local_judge import judge_in_subprocess
 from hadpo_cli.settings.eval_shr import EvalShrSettings
 
 

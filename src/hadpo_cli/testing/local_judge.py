@@ -3,13 +3,14 @@
 For trying ``hadpo eval shr`` offline (``hadpo demo`` starts one), for the tests (real
 ``openai`` client, real HTTP, injected faults) and for the concurrency benchmark::
 
-    python -m hadpo_cli.evaluation.local_judge --port 8011 --delay 0.1
+    python -m hadpo_cli.testing.local_judge --port 8011 --delay 0.1
     hadpo eval shr ... --base-url http://127.0.0.1:8011/v1 --judge-model local-rule-judge
 
 Its default reply policy is :func:`rule_judge_reply`, a rule-based judge that understands the
-demo's synthetic data (coloured shapes): it reads the region lines and numbered sentences of
-the default judge prompt and labels each sentence by the coloured shapes it names. It is a
-stand-in that exercises the whole pipeline, not a judge of real photos.
+demo's toy world (:mod:`hadpo_cli.data.toy_world`: a few COCO objects drawn as glyphs): it reads
+the region lines and numbered sentences of the default judge prompt and labels each sentence by
+the objects it names. It is a stand-in that exercises the whole pipeline, not a judge of real
+photos.
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from hadpo_cli.data.synthetic import COLOURS, SHAPES
+from hadpo_cli.data.toy_world import named_objects
 from hadpo_cli.evaluation.shr_prompt import SENTENCES_HEADER
 from hadpo_cli.metrics.shr import CANNOT_JUDGE, CORRECT, HALLUCINATION
 
 HOST = "127.0.0.1"
-MODULE = "hadpo_cli.evaluation.local_judge"  # also its name under `python -m`
+MODULE = "hadpo_cli.testing.local_judge"  # also its name under `python -m`
 RULE_JUDGE_MODEL = "local-rule-judge"
 # Labels sentence 1 only: a reply the SHR parser must reject as malformed for 2+ sentences.
 MALFORMED_REPLY = "Judgement:\n1. correct: only the first one"
@@ -49,15 +50,6 @@ _REGION_RE = re.compile(r"^\[\s*-?[\d.]+\s*(?:,\s*-?[\d.]+\s*){3}\]:\s*(.+?)\s*$
 _SENTENCE_RE = re.compile(r"^(\d+)\.[ \t]+(.+?)\s*$", re.MULTILINE)
 # Reading only below the default prompt's sentences header keeps a numbered line elsewhere
 # (a fact such as "2. ...") from being taken for a sentence.
-_OBJECT_RE = re.compile(
-    rf"\b({'|'.join(COLOURS)})\s+({'|'.join(SHAPES)})s?\b",
-    re.IGNORECASE,
-)
-
-
-def named_objects(text: str) -> set[str]:
-    """The coloured shapes a text names, normalised: ``"Two Red Circles"`` -> ``{"red circle"}``."""
-    return {f"{colour.lower()} {shape.lower()}" for colour, shape in _OBJECT_RE.findall(text)}
 
 
 def parse_judge_prompt(prompt: str) -> tuple[list[str], list[tuple[int, str]]]:
@@ -74,11 +66,11 @@ def parse_judge_prompt(prompt: str) -> tuple[list[str], list[tuple[int, str]]]:
 
 
 def rule_label(sentence: str, region_objects: set[str]) -> tuple[str, str]:
-    """``(label, reason)``: a coloured shape no region names is a hallucination; one a region
-    names is correct; a sentence naming none (background, counts, mood) cannot be judged."""
+    """``(label, reason)``: an object no region names is a hallucination; one a region names is
+    correct; a sentence naming none (background, counts, mood) cannot be judged."""
     named = named_objects(sentence)
     if not named:
-        return CANNOT_JUDGE, "names no coloured shape"
+        return CANNOT_JUDGE, "names no object"
     missing = sorted(named - region_objects)
     if missing:
         return HALLUCINATION, f"no region shows a {missing[0]}"
@@ -94,6 +86,45 @@ def rule_judge_reply(prompt: str) -> str:
         label, reason = rule_label(sentence, region_objects)
         lines.append(f"{number}. {label}: {reason}\n")
     return "Judgement:\n" + "".join(lines)
+
+
+# ---------------------------------------------------------------- MMHal-Bench ratings
+
+# The sections of hadpo's MMHal prompt, and of the published eval_gpt4.py template.
+_MMHAL_LABELS = re.compile(r"^(?:Image labels:|### Image Contents\n)\s*(.*)$", re.MULTILINE)
+_MMHAL_ANSWER = ("Model answer to grade:\n", "### LMM Response to Evaluate\n")
+
+
+def is_mmhal_prompt(prompt: str) -> bool:
+    return any(marker in prompt for marker in _MMHAL_ANSWER)
+
+
+def mmhal_rating(labels: set[str], answer: str) -> tuple[int, str]:
+    """A rating on MMHal-Bench's 0-6 scale: an object the labels lack is a hallucination (1); naming
+    labelled objects only is informative (5); naming none is not informative (3)."""
+    named = named_objects(answer)
+    ghosts = sorted(named - labels)
+    if ghosts:
+        return 1, f"the answer names a {ghosts[0]}, which the image does not contain"
+    if named:
+        return 5, f"the answer names the {', '.join(sorted(named))} correctly"
+    return 3, "the answer says nothing checkable about the image"
+
+
+def mmhal_judge_reply(prompt: str) -> str:
+    labels_match = _MMHAL_LABELS.search(prompt)
+    labels = named_objects(labels_match.group(1)) if labels_match else set()
+    marker = next(m for m in _MMHAL_ANSWER if m in prompt)
+    answer = prompt.rsplit(marker, 1)[1].split("\n\nYour previous reply", 1)[0]
+    rating, reason = mmhal_rating(labels, answer)
+    return f"Explanation: {reason}.\nRating: {rating}"
+
+
+def toy_world_reply(prompt: str) -> str:
+    """The local judge's default policy: each judged step of hadpo recognised by its prompt."""
+    if is_mmhal_prompt(prompt):
+        return mmhal_judge_reply(prompt)
+    return rule_judge_reply(prompt)
 
 
 # ---------------------------------------------------------------- faults
@@ -164,7 +195,7 @@ class LocalJudgeServer:
     def __init__(
         self,
         *,
-        reply: ReplyPolicy = rule_judge_reply,
+        reply: ReplyPolicy = toy_world_reply,
         delay: float = 0.0,
         faults: Mapping[str, Sequence[FaultSpec]] | None = None,
         retry_after: str | None = "0.2",
@@ -305,11 +336,16 @@ class LocalJudgeServer:
         content = MALFORMED_REPLY if fault.malformed else self.reply(prompt)
         if fault.rewrite is not None:
             content = fault.rewrite(content)
-        _send(handler, 200, completion(content, str(body.get("model", RULE_JUDGE_MODEL))))
+        _send(handler, 200, completion(content, str(body.get("model", RULE_JUDGE_MODEL)), prompt))
 
 
-def completion(content: str, model: str) -> dict[str, Any]:
-    """A chat-completions response body with one choice."""
+def token_count(text: str) -> int:
+    """The local judge's stand-in for a tokenizer: one token per whitespace-separated word."""
+    return len(text.split())
+
+
+def completion(content: str, model: str, prompt: str = "") -> dict[str, Any]:
+    """A chat-completions response body with one choice, and its usage as :func:`token_count` says."""
     return {
         "id": "chatcmpl-local",
         "object": "chat.completion",
@@ -318,7 +354,11 @@ def completion(content: str, model: str) -> dict[str, Any]:
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
         ],
-        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+        "usage": {
+            "prompt_tokens": token_count(prompt),
+            "completion_tokens": token_count(content),
+            "total_tokens": token_count(prompt) + token_count(content),
+        },
     }
 
 
@@ -404,7 +444,7 @@ def _make_handler(server: LocalJudgeServer) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def judge_in_subprocess(*, delay: float = 0.0, port: int = 0) -> Iterator[str]:
-    """Run the judge as ``python -m hadpo_cli.evaluation.local_judge``; yields its base URL.
+    """Run the judge as ``python -m hadpo_cli.testing.local_judge``; yields its base URL.
 
     For timings: in the caller's process the server's threads would compete with the client
     for the GIL, and a benchmark would measure that instead of the client.

@@ -1,0 +1,1 @@
+"""Test doubles that ship with the package: the local chat-completions judge."""
