@@ -13,16 +13,6 @@ import pytest
 from hadpo_cli.data.synthetic import write_demo_data
 from hadpo_cli.data.visual_genome import Region
 from hadpo_cli.evaluation import shr
-from hadpo_cli.evaluation.local_judge import (
-    MALFORMED_REPLY,
-    RULE_JUDGE_MODEL,
-    Fault,
-    LocalJudgeServer,
-    judge_in_subprocess,
-    named_objects,
-    parse_judge_prompt,
-    rule_judge_reply,
-)
 from hadpo_cli.evaluation.shr import parse_judgement
 from hadpo_cli.evaluation.shr_prompt import (
     DEFAULT_JUDGE_PROMPT,
@@ -33,13 +23,23 @@ from hadpo_cli.evaluation.shr_prompt import (
     reask_prompt,
 )
 from hadpo_cli.settings.eval_shr import EvalShrSettings
+from hadpo_cli.testing.local_judge import (
+    MALFORMED_REPLY,
+    RULE_JUDGE_MODEL,
+    Fault,
+    LocalJudgeServer,
+    judge_in_subprocess,
+    named_objects,
+    parse_judge_prompt,
+    rule_judge_reply,
+)
 
-REGIONS = [Region(4, 10, 20, 20, "a red circle"), Region(0, 0, 64, 64, "a plain white background")]
+REGIONS = [Region(4, 10, 20, 20, "a dog"), Region(0, 0, 64, 64, "a plain white background")]
 SENTENCES = [
-    "There is a red circle on the left",  # named by a region
-    "A blue square sits next to it",  # a colour+shape no region names
-    "The background is plain white",  # no coloured shape at all
-    "Two Red Circles and a green triangle",  # one named, one not: the unsupported one decides
+    "There is a dog on the left",  # named by a region
+    "A cat sits next to it",  # an object no region names
+    "The background is plain white",  # no object at all
+    "Two Dogs and a couch",  # one named, one not: the unsupported one decides
 ]
 
 
@@ -47,7 +47,7 @@ def demo_prompt(sentences: list[str] = SENTENCES, facts: list[str] | None = None
     return build_prompt(
         DEFAULT_JUDGE_PROMPT,
         regions=format_regions(REGIONS, 64, 64),
-        facts=format_facts(facts if facts is not None else ["There is a red circle on the left."]),
+        facts=format_facts(facts if facts is not None else ["There is a dog on the left."]),
         sentences=format_sentences(sentences),
     )
 
@@ -55,14 +55,14 @@ def demo_prompt(sentences: list[str] = SENTENCES, facts: list[str] | None = None
 # ---------------------------------------------------------------- the rule judge
 
 
-def test_named_objects_are_colour_shape_pairs_any_case_or_number():
-    assert named_objects("Two Red Circles beside a blue square.") == {"red circle", "blue square"}
-    assert named_objects("A red ball and a circle") == set()
+def test_named_objects_are_toy_world_kinds_any_case_or_number():
+    assert named_objects("Two Dogs beside a cup and three Buses.") == {"dog", "cup", "bus"}
+    assert named_objects("A personal doghouse, a cupboard") == set()
 
 
 def test_prompt_parts_are_read_from_the_default_format():
-    regions, sentences = parse_judge_prompt(demo_prompt(facts=["1. a numbered fact about a blue square"]))
-    assert regions == ["a red circle", "a plain white background"]
+    regions, sentences = parse_judge_prompt(demo_prompt(facts=["1. a numbered fact about a cat"]))
+    assert regions == ["a dog", "a plain white background"]
     # The numbered fact sits above the sentences' header, so it is not taken for sentence 1.
     assert sentences == list(enumerate(SENTENCES, start=1))
 
@@ -72,7 +72,7 @@ def test_rule_labels_parse_with_the_shr_parser():
     assert reply.startswith("Judgement:\n")
     labels = [label for label, _ in parse_judgement(reply, len(SENTENCES))]
     assert labels == ["correct", "hallucination", "cannot judge", "hallucination"]
-    assert "no region shows a blue square" in reply and "green triangle" in reply
+    assert "no region shows a cat" in reply and "couch" in reply
 
 
 def test_rule_judge_reads_a_reask_and_a_user_template_without_the_header():
@@ -88,20 +88,19 @@ def test_rule_judge_reads_a_reask_and_a_user_template_without_the_header():
 
 
 def test_rule_judge_on_the_demo_data_through_the_real_client(tmp_path):
-    """Facts of each SHR image are true, an added shape of an absent colour is not."""
+    """Facts of each SHR image are true, an added absent object is not."""
     data = write_demo_data(tmp_path / "data")
     ids = [row["image_id"] for row in json.loads(data.shr_val_images.read_text())]
     facts: dict[int, list[str]] = {}
     for part in data.shr_factual:
         for line in part.read_text().splitlines():
             facts.update({int(k): v for k, v in json.loads(line).items()})
-    used_colours = {i: " ".join(facts[i]) for i in ids}
+    from hadpo_cli.data.toy_world import absent_from
+
     responses = {}
     for i in ids:
-        ghost = next(
-            c for c in ("red", "blue", "green", "yellow", "purple", "orange") if c not in used_colours[i]
-        )
-        responses[str(i)] = " ".join(facts[i]) + f" There is a {ghost} square too."
+        ghost = absent_from(" ".join(facts[i]))
+        responses[str(i)] = " ".join(facts[i]) + f" There is a {ghost} too."
     (tmp_path / "responses.json").write_text(json.dumps(responses))
     with LocalJudgeServer() as server:
         settings = EvalShrSettings.build(
@@ -121,9 +120,9 @@ def test_rule_judge_on_the_demo_data_through_the_real_client(tmp_path):
     n_sentences = n_hallucinated = 0
     for i in ids:
         labels = [s["label"] for s in doc["runs"][0]["images"][str(i)]["sentences"]]
-        n_shapes = sum(f.startswith("There is a") for f in facts[i])
-        # shapes true, "contains N shapes" and the background unjudgeable, the ghost hallucinated
-        assert labels == ["correct"] * n_shapes + ["cannot judge"] * 2 + ["hallucination"], (i, labels)
+        n_objects = sum(f.startswith("There is a") for f in facts[i])
+        # objects true, "contains N objects" and the background unjudgeable, the ghost hallucinated
+        assert labels == ["correct"] * n_objects + ["cannot judge"] * 2 + ["hallucination"], (i, labels)
         n_sentences += len(labels)
         n_hallucinated += 1
     assert result.metrics["hal_sents_ratio"] == pytest.approx(n_hallucinated / n_sentences)

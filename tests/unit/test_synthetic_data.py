@@ -1,4 +1,7 @@
-"""The synthetic demo data: public layouts, readable by hadpo's own readers, true about its pixels."""
+"""The synthetic demo data: public layouts, readable by hadpo's own readers, true about its pixels.
+
+The images are toy-world scenes: each object kind (a COCO category) is one glyph, a shape in a colour.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hadpo_cli.data import toy_world
 from hadpo_cli.data.preference import load_preference_pairs
-from hadpo_cli.data.synthetic import BACKGROUND_RGB, COLOURS, POPE_SPLITS, SHAPES, DemoPaths, write_demo_data
+from hadpo_cli.data.synthetic import BACKGROUND_RGB, COLOURS, POPE_SPLITS, DemoPaths, write_demo_data
 from hadpo_cli.data.visual_genome import load_vg_images, load_vg_regions
 from hadpo_cli.io import read_json, read_jsonl
-
-OBJECT = re.compile(rf"\b({'|'.join(COLOURS)}) ({'|'.join(SHAPES)})\b")
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoPaths:
 
 
 def objects_in(text: str) -> set[str]:
-    return {" ".join(m) for m in OBJECT.findall(text)}
+    return toy_world.named_objects(text)
+
+
+def colour_of(obj: str) -> str:
+    return toy_world.BY_NAME[obj].colour
 
 
 PALETTE = {**COLOURS, "background": BACKGROUND_RGB}
@@ -83,7 +89,7 @@ def test_visual_genome_parses_with_the_project_readers(demo):
             assert im.format == "JPEG" and im.size == (entry.width, entry.height)
     regions = load_vg_regions(demo.vg)
     assert set(regions) == set(images)
-    assert all(1 <= len(objects_in(" ".join(r.phrase for r in rs))) <= 2 for rs in regions.values())
+    assert all(1 <= len(objects_in(" ".join(r.phrase for r in rs))) <= 3 for rs in regions.values())
 
 
 def test_training_data_loads_with_some_pope_items_already_correct(demo):
@@ -142,7 +148,7 @@ def test_region_boxes_hold_the_colour_they_name(demo):
         image = Image.open(images[image_id].path).convert("RGB")
         for region in regions:
             for obj in objects_in(region.phrase):
-                colour = obj.split()[0]
+                colour = colour_of(obj)
                 box = (int(region.x), int(region.y), int(region.width), int(region.height))
                 # A triangle fills half its box, a circle about 3/4.
                 assert colour_pixels(image, colour, box) >= 0.35 * region.width * region.height, (
@@ -170,12 +176,14 @@ def test_descriptions_chosen_true_rejected_hallucinated_in_the_pixels(demo):
             mentioned = objects_in(text)
             assert mentioned and mentioned <= drawn[image_id], text
             for obj in mentioned:
-                assert colour_pixels(image, obj.split()[0]) > 50, (image_id, obj)
+                assert colour_pixels(image, colour_of(obj)) > 50, (image_id, obj)
+        drawn_colours = {colour_of(o) for o in drawn[image_id]}
         for text in item["rejected"]:
             ghosts = objects_in(text) - drawn[image_id]
             assert ghosts, text
             for obj in ghosts:
-                assert colour_pixels(image, obj.split()[0]) < 3, (image_id, obj)
+                if colour_of(obj) not in drawn_colours:  # else it shares a colour with a drawn glyph
+                    assert colour_pixels(image, colour_of(obj)) < 3, (image_id, obj)
 
 
 def test_pope_yes_questions_show_their_colour_on_the_coco_image(demo):
@@ -185,7 +193,7 @@ def test_pope_yes_questions_show_their_colour_on_the_coco_image(demo):
                 continue
             (obj,) = objects_in(row["text"])
             image = Image.open(demo.coco_images / row["image"]).convert("RGB")
-            assert colour_pixels(image, obj.split()[0]) > 50, row
+            assert colour_pixels(image, colour_of(obj)) > 50, row
 
 
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
@@ -202,3 +210,43 @@ def test_same_seed_same_bytes_other_seed_other_data(tmp_path):
 def test_refuses_too_few_images(tmp_path):
     with pytest.raises(ValueError, match="at least 4"):
         write_demo_data(tmp_path / "tiny", n_images=3)
+
+
+def test_every_kind_is_a_coco_category_with_its_own_glyph():
+    glyphs = [(k.shape, k.colour) for k in toy_world.KINDS]
+    assert len(set(glyphs)) == len(glyphs)
+    assert {k.shape for k in toy_world.KINDS} <= set(toy_world.SHAPES)
+    assert {g for names in toy_world.GROUPS.values() for g in names} == set(toy_world.BY_NAME)
+
+
+def test_coco_annotations_agree_with_the_pope_labels(demo):
+    instances = read_json(demo.coco_annotations / "instances_val2014.json")
+    names = {c["id"]: c["name"] for c in instances["categories"]}
+    by_file = {im["id"]: im["file_name"] for im in instances["images"]}
+    objects: dict[str, set[str]] = {}
+    for ann in instances["annotations"]:
+        objects.setdefault(by_file[ann["image_id"]], set()).add(names[ann["category_id"]])
+    for _, row in read_jsonl(demo.pope_labels["random"]):
+        (obj,) = objects_in(row["text"])
+        assert (obj in objects[row["image"]]) == (row["label"] == "yes"), row
+    captions = read_json(demo.coco_annotations / "captions_val2014.json")["annotations"]
+    for caption in captions:
+        assert objects_in(caption["caption"]) <= objects[by_file[caption["image_id"]]], caption
+
+
+def test_adversarial_negatives_co_occur_with_what_is_there(demo):
+    """POPE's adversarial split asks about absent objects of the groups present: the tempting ones."""
+    instances = read_json(demo.coco_annotations / "instances_val2014.json")
+    names = {c["id"]: c["name"] for c in instances["categories"]}
+    by_file = {im["id"]: im["file_name"] for im in instances["images"]}
+    objects: dict[str, set[str]] = {}
+    for ann in instances["annotations"]:
+        objects.setdefault(by_file[ann["image_id"]], set()).add(names[ann["category_id"]])
+    same_group = total = 0
+    for _, row in read_jsonl(demo.pope_labels["adversarial"]):
+        if row["label"] == "no":
+            (obj,) = objects_in(row["text"])
+            groups = {toy_world.GROUP_OF[o] for o in objects[row["image"]]}
+            same_group += toy_world.GROUP_OF[obj] in groups
+            total += 1
+    assert same_group / total > 0.6

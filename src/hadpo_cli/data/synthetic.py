@@ -1,8 +1,10 @@
 """Synthetic data in exactly the public layouts, for `hadpo demo` and the tests.
 
-Each image is a few coloured shapes on a plain background, so every question, answer and
-description written here is checkably true or false about the pixels: chosen answers are
-true, rejected ones hallucinate a shape that is not drawn, as in the real HA-DPO data.
+The images are scenes of the toy world (:mod:`hadpo_cli.data.toy_world`): a few COCO objects,
+each drawn as its own glyph, so every question, answer, annotation and description written here
+is checkably true or false about the pixels: chosen answers are true, rejected ones hallucinate
+an object that is not drawn (mostly one that usually comes with what is there), as in the real
+HA-DPO data.
 """
 
 from __future__ import annotations
@@ -14,19 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-IMAGE_SIZE = 64
-BACKGROUND = "white"
-BACKGROUND_RGB = (255, 255, 255)
-# Saturated and far apart, so JPEG blur at a shape's edge never looks like another colour.
-COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 30, 30),
-    "blue": (30, 70, 220),
-    "green": (30, 160, 60),
-    "yellow": (240, 225, 20),
-    "purple": (140, 40, 180),
-    "orange": (250, 130, 0),
-}
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
+from hadpo_cli.data import toy_world as world
+from hadpo_cli.data.toy_world import BACKGROUND_RGB, COLOURS, IMAGE_SIZE, Scene, random_scene
+
+__all__ = [
+    "BACKGROUND_RGB",
+    "COLOURS",
+    "IMAGE_SIZE",
+    "POPE_SPLITS",
+    "DemoPaths",
+    "demo_paths",
+    "write_demo_data",
+]
+
 POPE_SPLITS: tuple[str, ...] = ("random", "popular", "adversarial")
 VG_URL = "https://example.invalid/VG_100K/{image_id}.jpg"
 
@@ -40,6 +42,9 @@ class DemoPaths:
     vg_image_data: Path
     vg_region_descriptions: Path
     vg_images: Path
+    vg_objects: Path  # objects.json, attributes.json, relationships.json: what `hadpo pairs` reads
+    vg_attributes: Path
+    vg_relationships: Path
     hadpo: Path
     pope_data: Path  # --pope-data
     desc_data: Path  # --desc-data
@@ -47,6 +52,7 @@ class DemoPaths:
     pope_labels: dict[str, Path]  # split -> JSON Lines label file
     coco: Path  # the COCO 2014 dir holding val2014/
     coco_images: Path
+    coco_annotations: Path  # instances_val2014.json and captions_val2014.json
     shr: Path  # --shr-path
     shr_val_images: Path
     shr_factual: tuple[Path, Path]
@@ -73,6 +79,9 @@ def demo_paths(root: Path) -> DemoPaths:
         vg_image_data=vg / "image_data.json",
         vg_region_descriptions=vg / "region_descriptions.json",
         vg_images=vg / "VG_100K",
+        vg_objects=vg / "objects.json",
+        vg_attributes=vg / "attributes.json",
+        vg_relationships=vg / "relationships.json",
         hadpo=hadpo,
         pope_data=hadpo / "pope_data.json",
         desc_data=hadpo / "desc_data.json",
@@ -80,40 +89,11 @@ def demo_paths(root: Path) -> DemoPaths:
         pope_labels={s: pope / "output" / "coco" / f"coco_pope_{s}.json" for s in POPE_SPLITS},
         coco=coco,
         coco_images=coco / "val2014",
+        coco_annotations=coco / "annotations",
         shr=shr,
         shr_val_images=shr / "val_images_final.json",
         shr_factual=(shr / "shr_factual_part1.jsonl", shr / "shr_factual_part2.jsonl"),
     )
-
-
-@dataclass(frozen=True)
-class Shape:
-    colour: str
-    kind: str
-    box: tuple[int, int, int, int]  # x, y, width, height
-    where: str  # "on the left", "on the right", "in the center"
-
-    @property
-    def name(self) -> str:
-        return f"{self.colour} {self.kind}"
-
-
-@dataclass(frozen=True)
-class Scene:
-    shapes: tuple[Shape, ...]
-
-    @property
-    def objects(self) -> list[str]:
-        return [s.name for s in self.shapes]
-
-    def absent(self) -> list[str]:
-        drawn = set(self.objects)
-        return [f"{c} {k}" for c in COLOURS for k in SHAPES if f"{c} {k}" not in drawn]
-
-    def absent_colour_objects(self) -> list[str]:
-        """Objects whose colour is nowhere in the image: a hallucination visible in the pixels."""
-        used = {s.colour for s in self.shapes}
-        return [f"{c} {k}" for c in COLOURS if c not in used for k in SHAPES]
 
 
 def write_demo_data(root: Path, *, n_images: int = 24, seed: int = 0) -> DemoPaths:
@@ -133,6 +113,7 @@ def write_demo_data(root: Path, *, n_images: int = 24, seed: int = 0) -> DemoPat
         paths.hadpo,
         paths.pope_labels["random"].parent,
         paths.coco_images,
+        paths.coco_annotations,
         paths.shr,
     ):
         folder.mkdir(parents=True, exist_ok=True)
@@ -145,56 +126,30 @@ def write_demo_data(root: Path, *, n_images: int = 24, seed: int = 0) -> DemoPat
     train_ids, shr_ids = vg_ids[:-n_shr], vg_ids[-n_shr:]
 
     for image_id, scene in vg_scenes.items():
-        draw_scene(scene).save(paths.vg_images / f"{image_id}.jpg", quality=95, subsampling=0)
+        save_image(scene, paths.vg_images / f"{image_id}.jpg")
     for image_id, scene in coco_scenes.items():
-        draw_scene(scene).save(paths.coco_images / coco_file_name(image_id), quality=95, subsampling=0)
+        save_image(scene, paths.coco_images / coco_file_name(image_id))
 
     _write_json(paths.vg_image_data, vg_image_index(vg_ids))
     _write_json(paths.vg_region_descriptions, vg_regions(vg_scenes))
+    _write_json(paths.vg_objects, vg_objects(vg_scenes))
+    _write_json(paths.vg_attributes, vg_attributes(vg_scenes))
+    _write_json(paths.vg_relationships, vg_relationships(vg_scenes))
     _write_json(paths.pope_data, hadpo_pope_items({i: vg_scenes[i] for i in train_ids}, rng))
     _write_json(paths.desc_data, hadpo_desc_items({i: vg_scenes[i] for i in train_ids}, rng))
     for split in POPE_SPLITS:
         _write_jsonl(paths.pope_labels[split], pope_questions(coco_scenes, split, rng))
+    _write_json(paths.coco_annotations / "instances_val2014.json", coco_instances(coco_scenes))
+    _write_json(paths.coco_annotations / "captions_val2014.json", coco_captions(coco_scenes))
     _write_json(paths.shr_val_images, [{"image_id": i} for i in shr_ids])
     half = len(shr_ids) // 2
     for part, ids in zip(paths.shr_factual, (shr_ids[:half], shr_ids[half:]), strict=True):
-        _write_jsonl(part, [{str(i): shr_facts(vg_scenes[i])} for i in ids])
+        _write_jsonl(part, [{str(i): world.facts(vg_scenes[i])} for i in ids])
     return paths
 
 
-def random_scene(rng: random.Random) -> Scene:
-    """One or two shapes of different colours, side by side so their boxes never overlap."""
-    count = rng.choice((1, 2))
-    colours = rng.sample(list(COLOURS), count)
-    if count == 1:
-        size = rng.randint(24, 32)
-        x = y = (IMAGE_SIZE - size) // 2
-        return Scene((Shape(colours[0], rng.choice(SHAPES), (x, y, size, size), "in the center"),))
-    shapes = []
-    for colour, left, where in zip(colours, (4, 36), ("on the left", "on the right"), strict=True):
-        size = rng.randint(18, 22)
-        x = left + rng.randint(0, 4)
-        y = rng.randint(4, IMAGE_SIZE - size - 4)
-        shapes.append(Shape(colour, rng.choice(SHAPES), (x, y, size, size), where))
-    return Scene(tuple(shapes))
-
-
-def draw_scene(scene: Scene) -> Any:
-    """A PIL image of ``scene`` (PIL imported here: only writing the data needs it)."""
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), BACKGROUND_RGB)
-    pen = ImageDraw.Draw(image)
-    for shape in scene.shapes:
-        x, y, w, h = shape.box
-        fill = COLOURS[shape.colour]
-        if shape.kind == "circle":
-            pen.ellipse((x, y, x + w - 1, y + h - 1), fill=fill)
-        elif shape.kind == "square":
-            pen.rectangle((x, y, x + w - 1, y + h - 1), fill=fill)
-        else:
-            pen.polygon(((x + w / 2, y), (x, y + h - 1), (x + w - 1, y + h - 1)), fill=fill)
-    return image
+def save_image(scene: Scene, path: Path) -> None:
+    world.draw(scene).save(path, quality=95, subsampling=0)
 
 
 def coco_file_name(image_id: int) -> str:
@@ -215,86 +170,133 @@ def vg_image_index(image_ids: list[int]) -> list[dict[str, Any]]:
     ]
 
 
+def _box(x: int, y: int, w: int, h: int) -> dict[str, int]:
+    return {"x": x, "y": y, "w": w, "h": h}
+
+
 def vg_regions(scenes: dict[int, Scene]) -> list[dict[str, Any]]:
     out = []
     region_id = 1
     for image_id, scene in scenes.items():
         regions = []
-        boxes = [(s.box, _a(s.name)) for s in scene.shapes]
-        boxes.append(((0, 0, IMAGE_SIZE, IMAGE_SIZE), f"a plain {BACKGROUND} background"))
+        boxes = [(t.box, world.a(t.kind)) for t in scene.things]
+        boxes.append(((0, 0, IMAGE_SIZE, IMAGE_SIZE), f"a plain {world.BACKGROUND} background"))
         for (x, y, w, h), phrase in boxes:
             regions.append(
-                {
-                    "region_id": region_id,
-                    "image_id": image_id,
-                    "x": x,
-                    "y": y,
-                    "width": w,
-                    "height": h,
-                    "phrase": phrase,
-                }
-            )
+                {"region_id": region_id, "image_id": image_id, "x": x, "y": y, "width": w, "height": h,
+                 "phrase": phrase}
+            )  # fmt: skip
             region_id += 1
         out.append({"id": image_id, "regions": regions})
     return out
 
 
-def _yes(obj: str) -> str:
-    return f"Yes, there is {_a(obj)} in the image."
+def _object_ids(scenes: dict[int, Scene]) -> dict[tuple[int, int], int]:
+    ids: dict[tuple[int, int], int] = {}
+    for image_id, scene in scenes.items():
+        for k in range(len(scene.things)):
+            ids[(image_id, k)] = len(ids) + 1
+    return ids
 
 
-def _no(obj: str) -> str:
-    return f"No, there is no {obj} in the image."
+def vg_objects(scenes: dict[int, Scene]) -> list[dict[str, Any]]:
+    """Visual Genome ``objects.json``: per image, each object with its box and names."""
+    ids = _object_ids(scenes)
+    return [
+        {
+            "image_id": image_id,
+            "objects": [
+                {"object_id": ids[(image_id, k)], **_box(*t.box), "names": [t.kind]}
+                for k, t in enumerate(scene.things)
+            ],
+        }
+        for image_id, scene in scenes.items()
+    ]
+
+
+def size_word(thing: world.Thing) -> str:
+    return "small" if thing.box[2] <= 15 else "large"
+
+
+def vg_attributes(scenes: dict[int, Scene]) -> list[dict[str, Any]]:
+    """Visual Genome ``attributes.json``: the toy world's objects are small or large, and coloured."""
+    ids = _object_ids(scenes)
+    return [
+        {
+            "image_id": image_id,
+            "attributes": [
+                {
+                    "object_id": ids[(image_id, k)],
+                    **_box(*t.box),
+                    "names": [t.kind],
+                    "attributes": [size_word(t), t.glyph.colour],
+                }
+                for k, t in enumerate(scene.things)
+            ],
+        }  # fmt: skip
+        for image_id, scene in scenes.items()
+    ]
+
+
+def vg_relationships(scenes: dict[int, Scene]) -> list[dict[str, Any]]:
+    """Visual Genome ``relationships.json``: "left of" between neighbours, left to right."""
+    ids = _object_ids(scenes)
+    out = []
+    rel_id = 1
+    for image_id, scene in scenes.items():
+        rels = []
+        order = sorted(range(len(scene.things)), key=lambda k: scene.things[k].box[0])
+        for left, right in zip(order, order[1:], strict=False):
+            subject, obj = scene.things[left], scene.things[right]
+            rels.append(
+                {
+                    "relationship_id": rel_id,
+                    "predicate": "left of",
+                    "subject": {
+                        "object_id": ids[(image_id, left)],
+                        **_box(*subject.box),
+                        "name": subject.kind,
+                    },
+                    "object": {"object_id": ids[(image_id, right)], **_box(*obj.box), "name": obj.kind},
+                }
+            )
+            rel_id += 1
+        out.append({"image_id": image_id, "relationships": rels})
+    return out
 
 
 def hadpo_pope_items(scenes: dict[int, Scene], rng: random.Random) -> list[dict[str, Any]]:
-    """A yes-question per drawn shape and as many no-questions; every 4th marked answered right."""
+    """A yes-question per drawn object and as many no-questions (co-occurring absent objects first,
+    the hallucinations worth training away); every 4th marked answered right."""
     items: list[dict[str, Any]] = []
     for image_id, scene in scenes.items():
-        absent = rng.sample(scene.absent(), len(scene.shapes))
+        candidates = world.ghost_candidates(scene)
+        absent = candidates[: len(scene.things)]
         for obj, present in [(o, True) for o in scene.objects] + [(o, False) for o in absent]:
-            truth, lie = (_yes(obj), _no(obj)) if present else (_no(obj), _yes(obj))
-            question = f"Is there {_a(obj)} in the image?"
-            items.append({"image_id": image_id, "question": question, "chosen": truth, "rejected": lie})
+            truth, lie = (
+                (world.yes_answer(obj), world.no_answer(obj))
+                if present
+                else (world.no_answer(obj), world.yes_answer(obj))
+            )
+            items.append(
+                {"image_id": image_id, "question": world.question(obj), "chosen": truth, "rejected": lie}
+            )
+    rng.shuffle(items)
     for k, item in enumerate(items):
         item["correct"] = k % 4 == 3
     return items
 
 
-def describe(scene: Scene) -> list[str]:
-    """Three faithful descriptions of ``scene``, several sentences each (SHR judges sentences)."""
-    listed = _join([_a(s.name) for s in scene.shapes])
-    located = " ".join(f"There is {_a(s.name)} {s.where}." for s in scene.shapes)
-    count = "one shape" if len(scene.shapes) == 1 else f"{len(scene.shapes)} shapes"
-    return [
-        f"The image shows {listed} on a plain {BACKGROUND} background.",
-        f"{located} The background is plain {BACKGROUND}.",
-        f"This is a simple drawing with {count}. {located} Nothing else is in the picture.",
-    ]
-
-
-def hallucinate(scene: Scene, rng: random.Random) -> list[str]:
-    """Descriptions that add (or swap in) a shape whose colour is not in the image."""
-    ghosts = rng.sample(scene.absent_colour_objects(), 3)
-    located = " ".join(f"There is {_a(s.name)} {s.where}." for s in scene.shapes)
-    first = scene.shapes[0]
-    listed = _join([_a(s.name) for s in scene.shapes] + [_a(ghosts[0])])
-    return [
-        f"The image shows {listed} on a plain {BACKGROUND} background.",
-        f"{located} There is also {_a(ghosts[1])} next to the {first.kind}. The background is plain {BACKGROUND}.",
-        f"This is a simple drawing. There is {_a(ghosts[2])} {first.where}. The background is plain {BACKGROUND}.",
-    ]
-
-
 def hadpo_desc_items(scenes: dict[int, Scene], rng: random.Random) -> list[dict[str, Any]]:
     return [
-        {"image_id": image_id, "chosen": describe(scene), "rejected": hallucinate(scene, rng)}
+        {"image_id": image_id, "chosen": world.describe(scene), "rejected": world.hallucinate(scene, rng)}
         for image_id, scene in scenes.items()
     ]
 
 
 def pope_questions(scenes: dict[int, Scene], split: str, rng: random.Random) -> list[dict[str, Any]]:
-    """POPE's three ways to pick the absent objects: at random, the most frequent, or look-alikes."""
+    """POPE's three ways to pick the absent objects: at random, the most frequent, or the ones that
+    co-occur with what is there."""
     frequency = Counter(obj for scene in scenes.values() for obj in scene.objects)
     rows: list[dict[str, Any]] = []
     for image_id, scene in scenes.items():
@@ -306,7 +308,7 @@ def pope_questions(scenes: dict[int, Scene], split: str, rng: random.Random) -> 
                     {
                         "question_id": len(rows) + 1,
                         "image": coco_file_name(image_id),
-                        "text": f"Is there {_a(obj)} in the image?",
+                        "text": world.question(obj),
                         "label": label,
                     }
                 )
@@ -315,30 +317,51 @@ def pope_questions(scenes: dict[int, Scene], split: str, rng: random.Random) -> 
 
 def _negatives(scene: Scene, split: str, frequency: Counter[str], rng: random.Random) -> list[str]:
     absent = scene.absent()
+    n = len(scene.things)
     if split == "random":
-        return rng.sample(absent, len(scene.shapes))
+        return rng.sample(absent, n)
     if split == "popular":
-        return sorted(absent, key=lambda obj: (-frequency[obj], obj))[: len(scene.shapes)]
+        return sorted(absent, key=lambda obj: (-frequency[obj], obj))[:n]
     if split == "adversarial":
-        # Same colour, other shape: the closest thing to POPE's co-occurring objects here.
-        return [rng.choice([f"{s.colour} {k}" for k in SHAPES if k != s.kind]) for s in scene.shapes]
+        # POPE ranks absent objects by how often they co-occur with the present ones.
+        tempting = scene.cooccurring_absent()
+        rest = [o for o in absent if o not in tempting]
+        return (rng.sample(tempting, len(tempting)) + rng.sample(rest, len(rest)))[:n]
     raise ValueError(f"unknown POPE split {split!r}")
 
 
-def shr_facts(scene: Scene) -> list[str]:
-    count = "one shape" if len(scene.shapes) == 1 else f"{len(scene.shapes)} shapes"
-    return [f"There is {_a(s.name)} {s.where}." for s in scene.shapes] + [
-        f"The image contains {count}.",
-        f"The background is plain {BACKGROUND}.",
+def coco_instances(scenes: dict[int, Scene]) -> dict[str, Any]:
+    """COCO ``instances_val2014.json``: images, one annotation per drawn object, the categories."""
+    annotations = []
+    for image_id, scene in scenes.items():
+        for t in scene.things:
+            x, y, w, h = t.box
+            annotations.append(
+                {"id": len(annotations) + 1, "image_id": image_id, "category_id": t.glyph.coco_id,
+                 "bbox": [x, y, w, h], "area": w * h, "iscrowd": 0}
+            )  # fmt: skip
+    return {
+        "images": _coco_images(scenes),
+        "annotations": annotations,
+        "categories": [
+            {"id": k.coco_id, "name": k.name, "supercategory": k.supercategory} for k in world.KINDS
+        ],
+    }
+
+
+def coco_captions(scenes: dict[int, Scene]) -> dict[str, Any]:
+    """COCO ``captions_val2014.json``: two faithful captions per image."""
+    annotations = []
+    for image_id, scene in scenes.items():
+        for caption in world.describe(scene)[:2]:
+            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "caption": caption})
+    return {"images": _coco_images(scenes), "annotations": annotations}
+
+
+def _coco_images(scenes: dict[int, Scene]) -> list[dict[str, Any]]:
+    return [
+        {"id": i, "file_name": coco_file_name(i), "width": IMAGE_SIZE, "height": IMAGE_SIZE} for i in scenes
     ]
-
-
-def _a(noun: str) -> str:
-    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 # Plain writes, not atomic ones: the demo renames the whole data dir into place instead,
