@@ -9,7 +9,8 @@ from __future__ import annotations
 import typer
 
 from hadpo_cli import __version__
-from hadpo_cli.cli import compare, demo, eval_pope, eval_shr, merge, report, score, train
+from hadpo_cli.cli import compare, demo, merge, report, score, train
+from hadpo_cli.evaluation.benchmarks import benchmarks
 
 app = typer.Typer(
     name="hadpo",
@@ -22,7 +23,7 @@ app = typer.Typer(
 )
 
 eval_app = typer.Typer(
-    help="Evaluate a model on a hallucination benchmark (POPE, SHR).",
+    help="Evaluate a model on a hallucination benchmark.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
@@ -46,8 +47,9 @@ def root(
 
 app.command("train", help="DPO + LoRA on HA-DPO preference data -> adapter dir.")(train.command)
 app.command("merge", help="Fold a LoRA adapter into the model -> model dir.")(merge.command)
-eval_app.command("pope", help="Answer POPE questions, then score them.")(eval_pope.command)
-eval_app.command("shr", help="Describe images and judge each sentence (SHR).")(eval_shr.command)
+# One subcommand per registered benchmark (evaluation/benchmarks/): flags from its settings model.
+for _benchmark in benchmarks().values():
+    eval_app.command(_benchmark.name, help=_benchmark.summary)(_benchmark.command())
 app.add_typer(eval_app, name="eval")
 app.command("score", help="POPE metrics from an answers file and a label file.")(score.command)
 app.command("compare", help="Metric deltas of two evaluations, with paired tests and intervals.")(

@@ -1,7 +1,7 @@
 """``hadpo demo``: the tiny model, synthetic data in the public layouts, then every command's stage.
 
 A stage is a name and a function ``(DemoContext) -> dict of figures``. Adding a command to the
-demo is one line in :data:`STAGES`; a ``"module:function"`` string keeps the stage's heavy
+demo is one line in :func:`stages` (a benchmark brings its own stage); a ``"module:function"`` string keeps the stage's heavy
 imports out of this module until it runs.
 """
 
@@ -28,18 +28,59 @@ DEMO_SEED = 0
 
 @dataclass
 class DemoContext:
-    """What a stage gets: where the model and data are, and what earlier stages produced."""
+    """What a stage gets: where the model and data are, the toy world they show, and what earlier
+    stages produced."""
 
     workdir: Path
     model_dir: Path
     data: DemoPaths
     outputs: dict[str, Path] = field(default_factory=dict)  # e.g. "adapter" -> dir, for later stages
+    _judge: Any = None
+    # New tokens of the demo's descriptions and open answers: a few sentences, seconds on a CPU.
+    demo_tokens: int = 32
+
+    @property
+    def world(self) -> Any:
+        from hadpo_cli.data import toy_world
+
+        return toy_world
 
     def stage_dir(self, name: str) -> Path:
         """A fresh output directory for one stage (a rerun starts clean, so results repeat)."""
         path = self.workdir / name
         shutil.rmtree(path, ignore_errors=True)
         return path
+
+    def data_dir(self, name: str) -> Path:
+        """A fresh folder under ``data/`` for one benchmark's demo data (written by its stage)."""
+        path = self.data.root / name
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        return path
+
+    def model_source(self) -> dict[str, Any]:
+        """The model a later stage evaluates: the merged model when there is one (what a user
+        evaluates after `hadpo merge`), else the tiny model with the trained adapter, else the
+        bare tiny model."""
+        if "merged" in self.outputs:
+            return {"model": str(self.outputs["merged"])}
+        if "adapter" in self.outputs:
+            return {"model": str(self.model_dir), "adapter": self.outputs["adapter"]}
+        return {"model": str(self.model_dir)}
+
+    def judge_url(self) -> str:
+        """``--base-url`` of a local rule judge (no network, no key), started on first use and
+        shared by every judged stage; :meth:`close` stops it."""
+        if self._judge is None:
+            from hadpo_cli.testing.local_judge import LocalJudgeServer
+
+            self._judge = LocalJudgeServer().start()
+        return str(self._judge.base_url)
+
+    def close(self) -> None:
+        if self._judge is not None:
+            self._judge.stop()
+            self._judge = None
 
 
 StageFn = Callable[[DemoContext], dict[str, Any]]
@@ -115,8 +156,6 @@ def merge_stage(ctx: DemoContext) -> dict[str, Any]:
 
 # The POPE split whose answers the score stage re-scores: the one the paper leads with.
 SCORE_SPLIT = "adversarial"
-# Short greedy descriptions keep the SHR stage to seconds; a few sentences are enough to judge.
-SHR_MAX_NEW_TOKENS = 32
 
 
 def score_stage(ctx: DemoContext) -> dict[str, Any]:
@@ -150,115 +189,20 @@ def score_stage(ctx: DemoContext) -> dict[str, Any]:
     }
 
 
-def eval_shr_stage(ctx: DemoContext) -> dict[str, Any]:
-    """`hadpo eval shr`: the model describes the SHR images, and a local rule judge started here
-    (no network, no key) labels every sentence through the real `openai` client.
+def stages() -> list[Stage]:
+    """The demo's stages, in order: one per registered benchmark between training and the report.
+    Add a command with one line here; a benchmark brings its own stage."""
+    from hadpo_cli.evaluation.benchmarks import benchmarks
 
-    The tiny model is random and trained for seconds, so its descriptions are mostly noise and
-    may hold no sentence at all, which would leave the judge idle. So the same judge also runs
-    on reference descriptions with one planted hallucination per image (``--responses``), and
-    the stage fails unless exactly the planted sentences come back labelled hallucination.
-    """
-    from hadpo_cli.evaluation import shr
-    from hadpo_cli.evaluation.local_judge import RULE_JUDGE_MODEL, LocalJudgeServer
-    from hadpo_cli.settings.eval_shr import EvalShrSettings
-
-    output_dir = ctx.stage_dir("eval_shr")
-    reference_dir = ctx.stage_dir("eval_shr_reference")
-    common: dict[str, Any] = {
-        "vg_path": ctx.data.vg,
-        "shr_path": ctx.data.shr,
-        "judge_model": RULE_JUDGE_MODEL,
-        "retry_backoff": 0.1,
-    }
-    model: dict[str, Any] = {
-        "model": str(ctx.outputs.get("merged", ctx.model_dir)),
-        "num_beams": 1,
-        "max_new_tokens": SHR_MAX_NEW_TOKENS,
-    }
-    if "merged" not in ctx.outputs and "adapter" in ctx.outputs:
-        model["adapter"] = ctx.outputs["adapter"]
-    planted = _write_reference_responses(ctx, reference_dir / "reference_responses.json")
-    with LocalJudgeServer() as judge:
-        common["base_url"] = judge.base_url
-        described = shr.run(EvalShrSettings.build({**common, **model, "output_dir": output_dir}))
-        reference = shr.run(
-            EvalShrSettings.build(
-                {
-                    **common,
-                    "responses": reference_dir / "reference_responses.json",
-                    "output_dir": reference_dir,
-                }
-            )
-        )
-    for result in (described, reference):
-        # The local judge never fails on purpose, so an image it did not judge is a bug to show.
-        unjudged = {k: v for k, v in result.status_counts.items() if k not in (shr.JUDGED, shr.NO_SENTENCES)}
-        if unjudged:
-            raise RuntimeError(
-                f"the local judge left images unjudged: {unjudged} (see {result.output_dir / shr.JUDGEMENT_FILE})"
-            )
-    found = _hallucinated_sentences(reference_dir / shr.JUDGEMENT_FILE)
-    if found != planted:
-        raise RuntimeError(
-            f"the local judge found {found} as hallucinations in the reference descriptions, "
-            f"not the planted {planted} (see {reference_dir / shr.JUDGEMENT_FILE})"
-        )
-    ctx.outputs["shr_metrics"] = output_dir / shr.METRICS_FILE
-    metrics = described.metrics
-    ratio = metrics.get("hal_sents_ratio")
-    return {
-        "images": metrics["num_images"],
-        "sentences/image": round(metrics["sents_per_image"], 2),
-        "hal_sents_ratio": None if ratio is None else round(ratio, 3),
-        "requests": described.requests,
-        "reference": f"{len(planted)}/{len(planted)} planted hallucinations found, {reference.requests} requests",
-    }
-
-
-def _write_reference_responses(ctx: DemoContext, path: Path) -> dict[str, list[str]]:
-    """Each SHR image's true facts plus one sentence about a shape in a colour it does not have.
-
-    Returns the planted sentence per image id, as the SHR sentence splitter will give it back.
-    """
-    from hadpo_cli.data.shr import load_shr_facts, load_shr_image_ids
-    from hadpo_cli.data.synthetic import COLOURS
-    from hadpo_cli.io import atomic_write_json
-
-    facts = load_shr_facts(ctx.data.shr)
-    responses: dict[str, str] = {}
-    planted: dict[str, list[str]] = {}
-    for image_id in load_shr_image_ids(ctx.data.shr):
-        said = " ".join(facts.get(image_id, []))
-        colour = next(c for c in COLOURS if c not in said.lower())  # a scene has at most 2 of the 6 colours
-        sentence = f"There is also a {colour} square"
-        responses[str(image_id)] = f"{said} {sentence}.".lstrip()
-        planted[str(image_id)] = [sentence]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, responses)
-    return planted
-
-
-def _hallucinated_sentences(judgement_file: Path) -> dict[str, list[str]]:
-    from hadpo_cli.io import read_json
-
-    images = read_json(judgement_file)["runs"][0]["images"]
-    return {
-        image_id: [s["sentence"] for s in image["sentences"] if s["label"] == "hallucination"]
-        for image_id, image in images.items()
-    }
-
-
-# The demo's stages, in order. Add a command with one line here.
-STAGES: list[Stage] = [
-    Stage("check data", check_data_stage),
-    Stage("train", train_stage),
-    Stage("merge", merge_stage),
-    Stage("eval pope", "hadpo_cli.evaluation.pope:demo_stage"),
-    Stage("score", score_stage),
-    Stage("eval shr", eval_shr_stage),
-    Stage("report", "hadpo_cli.report.build:demo_stage"),
-]
+    evals = [Stage(f"eval {b.name}", b.demo_stage) for b in benchmarks().values() if b.demo_stage is not None]
+    return [
+        Stage("check data", check_data_stage),
+        Stage("train", train_stage),
+        Stage("merge", merge_stage),
+        *evals,
+        Stage("score", score_stage),
+        Stage("report", "hadpo_cli.report.build:demo_stage"),
+    ]
 
 
 def run(settings: DemoSettings) -> dict[str, Any]:
@@ -288,9 +232,15 @@ def run_demo(workdir: Path, setup_only: bool, *, family: str = "instructblip") -
     ctx_box: list[DemoContext] = []
     records = [_run_stage(Stage("setup", lambda _: _setup(workdir, ctx_box, family)), None)]
     if not setup_only:
-        for stage in STAGES:
-            ctx = ctx_box[0] if ctx_box else None
-            records.append(_skipped(stage) if ctx is None or not _all_ok(records) else _run_stage(stage, ctx))
+        try:
+            for stage in stages():
+                ctx = ctx_box[0] if ctx_box else None
+                records.append(
+                    _skipped(stage) if ctx is None or not _all_ok(records) else _run_stage(stage, ctx)
+                )
+        finally:
+            if ctx_box:
+                ctx_box[0].close()
     summary = {
         "ok": _all_ok(records),
         "family": family,

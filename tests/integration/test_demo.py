@@ -34,8 +34,11 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(family, tmp_path, monk
         "train",
         "merge",
         "eval pope",
-        "score",
         "eval shr",
+        "eval chair",
+        "eval amber",
+        "eval mmhal",
+        "score",
         "report",
     ]
     assert all(s["status"] == "ok" for s in stages.values()), summary["stages"]
@@ -67,6 +70,13 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(family, tmp_path, monk
     assert shr_settings["base_url"].startswith("http://127.0.0.1:")
     assert (workdir / "eval_shr" / "responses.json").is_file()
     assert (workdir / "eval_shr" / "metrics.json").is_file()
+
+    # Every benchmark wrote the shared shape, and the judged one reports what the judge cost.
+    for name in ("chair", "amber", "mmhal"):
+        metrics = json.loads((workdir / f"eval_{name}" / "metrics.json").read_text())
+        assert metrics["benchmark"] == name and (workdir / f"eval_{name}" / "records.jsonl").is_file()
+    mmhal = stages["eval mmhal"]["figures"]
+    assert mmhal["questions"] == 8 and mmhal["requests"] == 8 and mmhal["tokens"] > 0
 
     report = stages["report"]["figures"]
     page = (workdir / "report.html").read_text(encoding="utf-8")

@@ -31,7 +31,7 @@ def fake_model(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def test_setup_only_writes_model_and_data_and_runs_no_stage(tmp_path, fake_model, monkeypatch):
     ran: list[str] = []
-    monkeypatch.setattr(demo, "STAGES", [Stage("never", lambda ctx: ran.append("never") or {})])
+    monkeypatch.setattr(demo, "stages", lambda: [Stage("never", lambda ctx: ran.append("never") or {})])
     summary = run_demo(tmp_path / "w", setup_only=True)
 
     work = tmp_path / "w"
@@ -83,7 +83,7 @@ def test_stages_run_in_order_with_the_context_and_a_failure_skips_the_rest(tmp_p
         raise RuntimeError("boom")
 
     monkeypatch.setattr(
-        demo, "STAGES", [Stage("first", first), Stage("broken", broken), Stage("later", first)]
+        demo, "stages", lambda: [Stage("first", first), Stage("broken", broken), Stage("later", first)]
     )
     summary = run_demo(tmp_path, setup_only=False)
 
@@ -104,7 +104,7 @@ def test_stages_run_in_order_with_the_context_and_a_failure_skips_the_rest(tmp_p
 
 def test_a_stage_can_be_named_by_module_and_function(tmp_path, fake_model, monkeypatch):
     # The real "check data" stage, named lazily as other commands' stages will be.
-    monkeypatch.setattr(demo, "STAGES", [Stage("check data", "hadpo_cli.demo:check_data_stage")])
+    monkeypatch.setattr(demo, "stages", lambda: [Stage("check data", "hadpo_cli.demo:check_data_stage")])
     summary = run_demo(tmp_path, setup_only=False)
     record = summary["stages"][1]
     assert record["status"] == "ok", record
@@ -122,7 +122,7 @@ def test_cli_json_summary_on_stdout_table_on_stderr(tmp_path, fake_model):
 
 
 def test_cli_failed_stage_exits_1_and_foreign_workdir_exits_2(tmp_path, fake_model, monkeypatch):
-    monkeypatch.setattr(demo, "STAGES", [Stage("broken", lambda ctx: 1 / 0)])
+    monkeypatch.setattr(demo, "stages", lambda: [Stage("broken", lambda ctx: 1 / 0)])
     result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path / "w")])
     assert result.exit_code == 1
     assert "ZeroDivisionError" in result.stderr and result.stdout == ""
@@ -135,17 +135,13 @@ def test_cli_failed_stage_exits_1_and_foreign_workdir_exits_2(tmp_path, fake_mod
 
 
 def test_every_command_has_a_stage_in_order_and_each_resolves():
-    assert [s.name for s in demo.STAGES] == [
-        "check data",
-        "train",
-        "merge",
-        "eval pope",
-        "score",
-        "eval shr",
-        "report",
-    ]
+    from hadpo_cli.evaluation.benchmarks import benchmarks
+
+    evals = [f"eval {name}" for name, b in benchmarks().items() if b.demo_stage is not None]
+    assert evals[:2] == ["eval pope", "eval shr"] and len(evals) == len(benchmarks())
+    assert [s.name for s in demo.stages()] == ["check data", "train", "merge", *evals, "score", "report"]
     # Resolving imports the stage's module only; the heavy imports stay inside the functions.
-    assert all(callable(stage.resolve()) for stage in demo.STAGES)
+    assert all(callable(stage.resolve()) for stage in demo.stages())
 
 
 def _ctx_with_data(tmp_path: Path) -> DemoContext:
@@ -192,10 +188,13 @@ def test_score_stage_rescores_the_eval_answers_and_refuses_a_mismatch(tmp_path):
         demo.score_stage(ctx)
 
 
-def test_reference_descriptions_plant_one_unsupported_shape_per_shr_image(tmp_path):
+def test_reference_descriptions_plant_one_absent_object_per_shr_image(tmp_path):
+    from hadpo_cli.data.toy_world import named_objects
+    from hadpo_cli.evaluation.benchmarks.shr import _write_reference_responses
+
     ctx = _ctx_with_data(tmp_path)
     path = tmp_path / "ref" / "responses.json"
-    planted = demo._write_reference_responses(ctx, path)
+    planted = _write_reference_responses(ctx, path)
     responses = json.loads(path.read_text())
     ids = [str(row["image_id"]) for row in json.loads(ctx.data.shr_val_images.read_text())]
     assert sorted(responses) == sorted(planted) == sorted(ids)
@@ -205,8 +204,9 @@ def test_reference_descriptions_plant_one_unsupported_shape_per_shr_image(tmp_pa
     }
     for image_id, (sentence,) in planted.items():
         assert responses[image_id].endswith(f" {sentence}.")
-        colour = sentence.split()[4]  # "There is also a <colour> square"
-        assert colour not in phrases[image_id] and colour not in responses[image_id][: -len(sentence) - 2]
+        (ghost,) = named_objects(sentence)  # "There is also a <object>"
+        assert ghost not in named_objects(phrases[image_id])
+        assert ghost not in named_objects(responses[image_id][: -len(sentence) - 2])
 
 
 def test_family_all_runs_each_registered_family_in_its_own_folder(tmp_path, fake_model):

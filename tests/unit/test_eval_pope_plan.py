@@ -50,7 +50,7 @@ def test_bad_flag_combinations_name_the_flag(values, message):
 def test_cli_flag_errors_exit_2_with_one_line(tmp_path):
     result = CliRunner().invoke(app, ["eval", "pope", "--labels", str(tmp_path / "l.json")])
     assert result.exit_code == 2
-    assert result.stderr.strip() == "error: --coco-path: Field required"
+    assert result.stderr.strip() == "error: --coco-path is required with --model (the images are there)"
 
 
 def test_one_split_writes_the_output_name_and_all_derives_one_per_split():

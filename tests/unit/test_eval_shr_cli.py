@@ -68,7 +68,8 @@ def test_judged_run_with_key_from_the_environment(tmp_path):
     metrics = json.loads(result.stdout)
     assert metrics["hal_sents_ratio"] == pytest.approx(2 / 7)
     assert metrics == json.loads((paths["out"] / "metrics.json").read_text())
-    assert "3 requests sent" in result.stderr
+    assert "judge: 3 requests" in result.stderr
+    assert metrics["usage"]["requests"] == 3 and metrics["usage"]["prompt_tokens"] > 0
     public = json.loads((paths["out"] / "settings.json").read_text())
     assert "api_key" not in public and public["base_url"] == server.base_url
     for p in paths["out"].rglob("*"):
@@ -147,7 +148,7 @@ def test_bad_facts_line_names_file_and_line(tmp_path):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--model", "m"], "exactly one of --model"),
+        (["--model", "m"], "pass --model (generate the answers) or --responses FILE, not both"),
         (["--concurrency", "0"], "--concurrency"),
         (["--judge-runs", "0"], "--judge-runs"),
         (["--temperature", "3"], "--temperature"),
@@ -215,7 +216,7 @@ def test_help_loads_no_heavy_library():
 
 
 def test_unjudged_images_give_exit_status_1_after_writing_everything(tmp_path):
-    from hadpo_cli.evaluation.local_judge import LocalJudgeServer
+    from hadpo_cli.testing.local_judge import LocalJudgeServer
 
     paths = make_dataset(tmp_path)
     env = {"OPENAI_API_KEY": API_KEY}

@@ -20,11 +20,11 @@ import pytest
 from hadpo_cli.data.visual_genome import Region
 from hadpo_cli.errors import UserError
 from hadpo_cli.evaluation import shr
-from hadpo_cli.evaluation.judge import backoff_delay, retry_after_seconds
-from hadpo_cli.evaluation.local_judge import Fault, FaultSpec, LocalJudgeServer
 from hadpo_cli.evaluation.shr import MalformedJudgement, parse_judgement
 from hadpo_cli.evaluation.shr_prompt import build_prompt, format_regions, load_template
+from hadpo_cli.judging.retry import backoff_delay, retry_after_seconds
 from hadpo_cli.settings.eval_shr import EvalShrSettings
+from hadpo_cli.testing.local_judge import Fault, FaultSpec, LocalJudgeServer
 
 API_KEY = "sk-test-SECRET-4f1c9a-never-on-disk"
 SENTENCE_RE = re.compile(r"^(\d+)\. (.+)$", re.MULTILINE)
@@ -213,7 +213,11 @@ def test_rerun_makes_zero_requests_and_gives_the_same_metrics(tmp_path):
         n = len(server.requests)
         second = shr.run(settings(paths, server, concurrency=1))  # concurrency does not change the key
         assert len(server.requests) == n
+    usage = second.metrics.pop("usage")
+    assert first.metrics.pop("usage")["requests"] == 3
     assert second.metrics == first.metrics and second.requests == 0 and second.cached_replies == 3
+    # Served from the cache: no new tokens, and what they had cost is still told.
+    assert usage["prompt_tokens"] == usage["completion_tokens"] == 0 and usage["cached_prompt_tokens"] > 0
 
 
 def test_a_torn_cache_line_from_kill_9_is_cut_and_only_that_judgement_is_asked_again(tmp_path):

@@ -33,7 +33,8 @@ def with_family_decoding(settings: S, benchmark: str) -> S:
     cls = families.for_config(config, what=str(settings.model))
     if getattr(settings, "precision", "uniform") == "published":
         published_load_dtype(cls)
-    recipe = cls.eval_recipe.get(benchmark, {})
+    # The benchmark's own protocol (CHAIR's 512 tokens, ...), then the family's published run of it.
+    recipe = {**getattr(settings, "default_decoding", {}), **cls.eval_recipe.get(benchmark, {})}
     update = {name: value for name, value in recipe.items() if getattr(settings, name) is None}
     resolved = settings.model_copy(update=update)
     unset = [name for name in DECODING_FIELDS if getattr(resolved, name) is None]

@@ -11,6 +11,7 @@ Files, for ``--output DIR/answers.jsonl``:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ from hadpo_cli.evaluation.generation import (
     GenerationResult,
     generate_all,
 )
-from hadpo_cli.io import atomic_write_json, check_writable
+from hadpo_cli.io import atomic_write_json, atomic_write_text, check_writable
 from hadpo_cli.metrics.score_run import score_pairs
 from hadpo_cli.settings.eval_pope import GENERATION_FIELDS, EvalPopeSettings
 
@@ -178,9 +179,12 @@ def run(
     """
     check_writable(settings.output, "--output")
     plans = plan_splits(settings)
-    images = image_dir(settings.coco_path)
     # Every label file is read and every image checked before the (slow) model load.
     labels = {plan.name: read_pope_labels(plan.labels) for plan in plans}
+    if settings.responses is not None:
+        return _score_responses(settings, plans[0], labels[plans[0].name])
+    assert settings.coco_path is not None  # the settings' validator guarantees it with --model
+    images = image_dir(settings.coco_path)
     requests = {plan.name: pope_requests(labels[plan.name], images, settings.prompt_suffix) for plan in plans}
     all_images = sorted({r.image for reqs in requests.values() for r in reqs})
     check_images_exist(all_images, what="image")
@@ -237,6 +241,37 @@ def run(
     if dist.is_main:
         atomic_write_json(metrics_path, summary)
     return PopeRun(summary=summary, splits=results, metrics_path=metrics_path, is_main=dist.is_main)
+
+
+def _score_responses(settings: EvalPopeSettings, plan: SplitPlan, labels: list[PopeLabel]) -> PopeRun:
+    """``--responses FILE``: the answers of one split made elsewhere, joined to the labels by
+    question id, written as this command writes its own answers (so compare and report read
+    them), then scored."""
+    assert settings.responses is not None
+    if plan.answers.resolve() == settings.responses.resolve():
+        raise UserError(f"--output: {plan.answers} is the --responses file itself; pick another name")
+    joined = join_answers(
+        read_answers(settings.responses), labels, answers_name=settings.responses, labels_name=plan.labels
+    )
+    by_key = {s.label.key: s.answer.answer for s in joined}
+    records = [pope_record(r, by_key[str(r.key)]) for r in pope_requests(labels, Path("."), "")]
+    atomic_write_text(plan.answers, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    metrics_path = side_file(settings.output, "metrics")
+    summary = {
+        "splits": {
+            plan.name: {
+                **score_answers(plan.answers, labels, plan.labels, settings.parser),
+                "answers": str(plan.answers),
+                "labels": str(plan.labels),
+            }
+        },
+        "run": {"questions": len(records), "generated": 0, "reused": len(records), "processes": 1,
+                "responses": str(settings.responses)},
+        "settings": settings.public_dict(),
+    }  # fmt: skip
+    atomic_write_json(side_file(settings.output, "settings"), settings.public_dict())
+    atomic_write_json(metrics_path, summary)
+    return PopeRun(summary=summary, splits={}, metrics_path=metrics_path, is_main=True)
 
 
 def _run_figures(results: dict[str, GenerationResult], dist: Dist) -> dict[str, Any]:

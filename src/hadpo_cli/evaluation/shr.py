@@ -10,9 +10,6 @@ atomically at the end.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +19,6 @@ from typing import Any
 from hadpo_cli.data.shr import load_responses, load_shr_facts, load_shr_image_ids, require_responses
 from hadpo_cli.data.visual_genome import VGImage, check_images_exist, load_vg_images, load_vg_regions
 from hadpo_cli.errors import UserError, first_few
-from hadpo_cli.evaluation.judge import Judge, JudgeConfig, JudgeUnavailable
 from hadpo_cli.evaluation.shr_prompt import (
     build_prompt,
     format_facts,
@@ -31,7 +27,18 @@ from hadpo_cli.evaluation.shr_prompt import (
     load_template,
     reask_prompt,
 )
-from hadpo_cli.io import JsonlAppender, atomic_write_json, iter_appended_jsonl
+from hadpo_cli.io import atomic_write_json
+from hadpo_cli.judging.backends import BackendFactory
+from hadpo_cli.judging.session import (
+    FAILED,
+    JUDGED,
+    MALFORMED,
+    JudgeProgress,
+    JudgeRequest,
+    JudgeSession,
+    Outcome,
+    run_judged,
+)
 from hadpo_cli.metrics.shr import (
     LABELS,
     RunCounts,
@@ -49,8 +56,9 @@ JUDGEMENT_FILE = "judgement.json"
 METRICS_FILE = "metrics.json"
 SETTINGS_FILE = "settings.json"
 
-# Status of one (image, run): how far the judge got.
-JUDGED, MALFORMED, FAILED, NO_SENTENCES = "judged", "malformed", "failed", "no sentences"
+# Status of one (image, run): how far the judge got (judged, malformed, failed, or nothing to ask).
+NO_SENTENCES = "no sentences"
+__all__ = ["FAILED", "JUDGED", "MALFORMED", "NO_SENTENCES"]
 
 
 # ---------------------------------------------------------------- reply parsing
@@ -97,63 +105,6 @@ def parse_judgement(reply: str, n_sentences: int) -> list[tuple[str, str]]:
     if len(found) != n_sentences:
         raise MalformedJudgement(f"it labels {len(found)} of {n_sentences} sentences")
     return [found[i] for i in range(1, n_sentences + 1)]
-
-
-# ---------------------------------------------------------------- the cache
-
-
-def cache_key(
-    *, judge_model: str, temperature: float, max_tokens: int, run: int, attempt: int, prompt: str
-) -> str:
-    """Everything that shapes the reply. The run index keeps K independent runs apart, and the
-    attempt keeps re-asks apart (two re-asks may send the same text)."""
-    blob = json.dumps(
-        {
-            "judge_model": judge_model,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
-            "run": run,
-            "attempt": attempt,
-            "prompt": prompt,
-        },
-        sort_keys=True,
-        ensure_ascii=False,
-    )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-
-class JudgeCache:
-    """Judge replies by key, appended to a JSON Lines file as they arrive (a torn last line is cut)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._replies: dict[str, str] = {}
-        fix = "move the judge cache aside to judge again"
-        for line, rec in iter_appended_jsonl(path, fix=fix):
-            if (
-                not isinstance(rec, dict)
-                or not isinstance(rec.get("key"), str)
-                or not isinstance(rec.get("reply"), str)
-            ):
-                raise UserError(f"{path}:{line}: not a judge cache record; {fix}")
-            self._replies[rec["key"]] = rec["reply"]
-        self._appender: JsonlAppender | None = None
-
-    def __len__(self) -> int:
-        return len(self._replies)
-
-    def get(self, key: str) -> str | None:
-        return self._replies.get(key)
-
-    def put(self, key: str, reply: str, **context: Any) -> None:
-        if self._appender is None:  # opened on first write, so a rerun that is all hits writes nothing
-            self._appender = JsonlAppender(self.path)
-        self._appender.write({"key": key, **context, "reply": reply})
-        self._replies[key] = reply
-
-    def close(self) -> None:
-        if self._appender is not None:
-            self._appender.close()
 
 
 # ---------------------------------------------------------------- inputs
@@ -257,6 +208,15 @@ class ImageJudgement:
     replies: int = 0
     error: str | None = None
 
+    @classmethod
+    def of(cls, outcome: Outcome[list[tuple[str, str]]], n_sentences: int) -> ImageJudgement:
+        if outcome.status == JUDGED:
+            assert outcome.value is not None
+            labels: list[tuple[str | None, str | None]] = list(outcome.value)
+        else:
+            labels = [(None, None)] * n_sentences
+        return cls(outcome.status, labels, outcome.reply, outcome.replies, outcome.error)
+
     def to_json(self, item: ShrItem) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -271,104 +231,44 @@ class ImageJudgement:
         }
 
 
-def _no_update(progress: JudgeProgress) -> None:
-    return None
+def judge_items(
+    s: EvalShrSettings,
+    items: Sequence[ShrItem],
+    cache_path: Path,
+    *,
+    backend_factory: BackendFactory | None = None,
+    on_progress: Callable[[JudgeProgress], None] | None = None,
+) -> tuple[list[dict[int, ImageJudgement]], dict[str, Any]]:
+    """Judgements per run (``[run][image_id]``) through the judge layer, and the usage."""
+    to_ask = [item for item in items if item.prompt is not None]
+    by_item = {str(item.image_id): item for item in to_ask}
+    requests = [
+        JudgeRequest(item=str(item.image_id), prompt=item.prompt or "", run=run)
+        for run in range(1, s.judge_runs + 1)
+        for item in to_ask
+    ]
 
+    def parse(request: JudgeRequest, reply: str) -> list[tuple[str, str]]:
+        return parse_judgement(reply, len(by_item[request.item].sentences))
 
-@dataclass
-class JudgeProgress:
-    """Counters the progress bar shows; ``update`` is called whenever one changes."""
+    def reask(request: JudgeRequest, prompt: str, problem: str) -> str:
+        return reask_prompt(prompt, problem, len(by_item[request.item].sentences))
 
-    total: int
-    done: int = 0
-    in_flight: int = 0
-    judge: Judge | None = None
-    update: Callable[[JudgeProgress], None] = _no_update
+    async def work(session: JudgeSession) -> list[Outcome[list[tuple[str, str]]]]:
+        return await session.ask_all(requests, parse, reask)
 
-    @property
-    def retries(self) -> int:
-        return int(getattr(self.judge, "retries", 0))
-
-
-@dataclass(frozen=True)
-class JudgeOptions:
-    judge_model: str
-    temperature: float
-    max_tokens: int
-    concurrency: int
-    judge_runs: int
-    max_reasks: int
-
-
-async def judge_item(
-    item: ShrItem, run: int, judge: Judge, cache: JudgeCache, opts: JudgeOptions,
-    slots: asyncio.Semaphore, progress: JudgeProgress,
-) -> ImageJudgement:  # fmt: skip
-    """Judge one image once: ask, parse, ask again on a malformed reply (bounded)."""
-    n = len(item.sentences)
-    unjudged: list[tuple[str | None, str | None]] = [(None, None)] * n
-    if item.prompt is None:
-        return ImageJudgement(NO_SENTENCES, [])
-    prompt, reply, problem = item.prompt, None, None
-    for attempt in range(opts.max_reasks + 1):
-        key = cache_key(
-            judge_model=opts.judge_model, temperature=opts.temperature, max_tokens=opts.max_tokens,
-            run=run, attempt=attempt, prompt=prompt,
-        )  # fmt: skip
-        reply = cache.get(key)
-        if reply is None:
-            async with slots:
-                progress.in_flight += 1
-                progress.update(progress)
-                try:
-                    reply = await judge.judge(prompt)
-                except JudgeUnavailable as exc:
-                    # Not cached: a rerun tries again, which is what a user wants after an outage.
-                    return ImageJudgement(FAILED, unjudged, None, attempt, str(exc))
-                finally:
-                    progress.in_flight -= 1
-            cache.put(key, reply, image_id=item.image_id, run=run, attempt=attempt)
-        try:
-            labels = parse_judgement(reply, n)
-        except MalformedJudgement as exc:
-            problem = str(exc)
-            # The note changes the prompt, so a deterministic judge can answer differently
-            # and the re-ask gets its own cache entry.
-            prompt = reask_prompt(item.prompt, problem, n)
-            continue
-        return ImageJudgement(JUDGED, list(labels), reply, attempt + 1)
-    return ImageJudgement(
-        MALFORMED, unjudged, reply, opts.max_reasks + 1, f"reply could not be parsed: {problem}"
-    )
-
-
-async def judge_all(
-    items: Sequence[ShrItem], judge: Judge, cache: JudgeCache, opts: JudgeOptions,
-    progress: JudgeProgress | None = None,
-) -> list[dict[int, ImageJudgement]]:  # fmt: skip
-    """Judgements per run (``[run][image_id]``), with at most ``opts.concurrency`` requests in flight."""
-    slots = asyncio.Semaphore(opts.concurrency)
-    progress = progress or JudgeProgress(total=len(items) * opts.judge_runs)
-
-    async def one(item: ShrItem, run: int) -> tuple[int, int, ImageJudgement]:
-        result = await judge_item(item, run, judge, cache, opts, slots, progress)
-        progress.done += 1
-        progress.update(progress)
-        return run, item.image_id, result
-
-    tasks = [asyncio.ensure_future(one(item, run)) for run in range(1, opts.judge_runs + 1) for item in items]
-    try:
-        done = await asyncio.gather(*tasks)
-    except BaseException:
-        # A fatal error (bad key) or Ctrl-C: stop the other requests; what arrived is cached.
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    runs: list[dict[int, ImageJudgement]] = [{} for _ in range(opts.judge_runs)]
-    for run, image_id, result in done:
-        runs[run - 1][image_id] = result
-    return runs
+    judged = run_judged(
+        s.judge_config(), cache_path, s.judge_options(), work,
+        backend_factory=backend_factory, on_progress=on_progress,
+    )  # fmt: skip
+    runs: list[dict[int, ImageJudgement]] = [
+        {item.image_id: ImageJudgement(NO_SENTENCES, []) for item in items if item.prompt is None}
+        for _ in range(s.judge_runs)
+    ]
+    for request, outcome in zip(requests, judged.value, strict=True):
+        item = by_item[request.item]
+        runs[request.run - 1][item.image_id] = ImageJudgement.of(outcome, len(item.sentences))
+    return runs, judged.usage
 
 
 # ---------------------------------------------------------------- metrics and outputs
@@ -412,51 +312,17 @@ def judgement_document(
 class ShrResult:
     metrics: dict[str, Any]
     output_dir: Path
-    requests: int = 0
-    cached_replies: int = 0
     status_counts: dict[str, int] = field(default_factory=dict)
+    usage: dict[str, Any] | None = None  # the judge's requests, tokens and cost (judged runs)
     helper_process: bool = False  # a non-main process of a multi-process describe
 
+    @property
+    def requests(self) -> int:
+        return int(self.usage["requests"]) if self.usage else 0
 
-def judge_config(s: EvalShrSettings) -> JudgeConfig:
-    # A local OpenAI-compatible server needs no key, but the client insists on one.
-    key = s.api_key.get_secret_value() if s.api_key is not None else "EMPTY"
-    return JudgeConfig(
-        model=s.judge_model, api_key=key, base_url=s.base_url, temperature=s.temperature,
-        max_tokens=s.judge_max_tokens, timeout_s=s.request_timeout, max_retries=s.max_retries,
-        backoff_s=s.retry_backoff,
-    )  # fmt: skip
-
-
-def judge_options(s: EvalShrSettings) -> JudgeOptions:
-    return JudgeOptions(
-        judge_model=s.judge_model, temperature=s.temperature, max_tokens=s.judge_max_tokens,
-        concurrency=s.concurrency, judge_runs=s.judge_runs, max_reasks=s.max_reasks,
-    )  # fmt: skip
-
-
-JudgeFactory = Callable[[EvalShrSettings], Judge]
-
-
-def _openai_judge(s: EvalShrSettings) -> Judge:
-    from hadpo_cli.evaluation.judge import OpenAIJudge
-
-    return OpenAIJudge(judge_config(s))
-
-
-async def _judge_with(
-    s: EvalShrSettings, items: Sequence[ShrItem], cache: JudgeCache, factory: JudgeFactory,
-    progress: JudgeProgress,
-) -> tuple[list[dict[int, ImageJudgement]], int]:  # fmt: skip
-    judge = factory(s)  # inside the loop: the async HTTP client belongs to it
-    progress.judge = judge
-    try:
-        runs = await judge_all(items, judge, cache, judge_options(s), progress)
-    finally:
-        aclose = getattr(judge, "aclose", None)
-        if aclose is not None:
-            await aclose()
-    return runs, int(getattr(judge, "requests", 0))
+    @property
+    def cached_replies(self) -> int:
+        return int(self.usage["cached_replies"]) if self.usage else 0
 
 
 def _main_process() -> bool:
@@ -468,10 +334,10 @@ def _main_process() -> bool:
 def run(
     s: EvalShrSettings,
     *,
-    judge_factory: JudgeFactory | None = None,
+    backend_factory: BackendFactory | None = None,
     on_progress: Callable[[JudgeProgress], None] | None = None,
 ) -> ShrResult:
-    """The whole stage; ``judge_factory`` swaps the OpenAI judge (tests, other backends)."""
+    """The whole stage; ``backend_factory`` swaps the judge backend (tests, other clients)."""
     from hadpo_cli.io import check_writable
 
     check_writable(s.output_dir, "--output-dir", is_dir=True)
@@ -485,23 +351,16 @@ def run(
     result = ShrResult(metrics={}, output_dir=out)
     runs = None
     if not s.no_judge:
-        out.mkdir(parents=True, exist_ok=True)
-        cache = JudgeCache(out / CACHE_FILE)
-        result.cached_replies = len(cache)
-        progress = JudgeProgress(total=len(items) * s.judge_runs)
-        if on_progress is not None:
-            progress.update = on_progress
-        try:
-            runs, result.requests = asyncio.run(
-                _judge_with(s, items, cache, judge_factory or _openai_judge, progress)
-            )
-        finally:
-            cache.close()
+        runs, result.usage = judge_items(
+            s, items, out / CACHE_FILE, backend_factory=backend_factory, on_progress=on_progress
+        )
         for r in runs:
             for j in r.values():
                 result.status_counts[j.status] = result.status_counts.get(j.status, 0) + 1
         atomic_write_json(out / JUDGEMENT_FILE, judgement_document(items, runs, s.judge_model))
     result.metrics = compute_metrics(items, runs)
+    if result.usage is not None:
+        result.metrics["usage"] = result.usage
     atomic_write_json(out / METRICS_FILE, result.metrics)
     atomic_write_json(out / SETTINGS_FILE, s.public_dict())
     return result

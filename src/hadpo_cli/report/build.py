@@ -228,7 +228,8 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         ),
         show_progress=False,
     )
-    paths = [ctx.workdir / name for name in ("train", "eval_pope", "eval_shr", "eval_shr_reference")]
+    evals = sorted(p for p in ctx.workdir.glob("eval_*") if p.is_dir() and p != base_dir)
+    paths = [ctx.workdir / "train", *evals]
     output = ctx.workdir / "report.html"
     summary = run(
         ReportSettings(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from hadpo_cli.models.loading import DEFAULT_MODEL
-from hadpo_cli.settings.model_source import EvalModelSettings
+from hadpo_cli.settings.base import flag
+from hadpo_cli.settings.model_source import GenerationSettings
 
 POPE_SPLITS = ("random", "popular", "adversarial")
 SPLIT_ALIASES = {"adv": "adversarial"}
@@ -21,16 +22,21 @@ GENERATION_FIELDS = (
 )  # fmt: skip
 
 
-class EvalPopeSettings(EvalModelSettings):
+class EvalPopeSettings(GenerationSettings):
     """Answer POPE questions with a model, then score the answers as `hadpo score` does."""
 
-    recipe_benchmark: ClassVar[str] = "pope"  # decoding defaults: the family's published POPE run
+    recipe_benchmark: ClassVar[str | None] = "pope"  # decoding defaults: the family's published POPE run
 
     # -- the model ----------------------------------------------------------------------
-    model: str = Field(
+    model: str | None = Field(
         DEFAULT_MODEL, description="Hub id or local directory of the model (any registered family)."
     )
-    # --adapter, --llm-model, --dtype: EvalModelSettings
+    responses: Path | None = Field(
+        None,
+        description="Score this answers file (JSON Lines with question_id and answer or text) instead of "
+        "running a model; one split (--set random|popular|adv, or --labels).",
+    )
+    # --adapter, --llm-model, --dtype, --precision: GenerationSettings
     # -- the questions ------------------------------------------------------------------
     set: SetName | None = Field(
         None,
@@ -42,26 +48,23 @@ class EvalPopeSettings(EvalModelSettings):
     labels: Path | None = Field(
         None, description="Any POPE-format label file (JSON Lines), instead of --set/--pope-path."
     )
-    coco_path: Path = Field(
+    coco_path: Path | None = Field(
+        None,
         description="COCO 2014 dir: images are <coco-path>/val2014/<image> (or <coco-path>/<image> "
-        "when there is no val2014 folder)."
+        "when there is no val2014 folder).",
     )
     # -- generation ---------------------------------------------------------------------
-    output: Path = Field(
+    output: Annotated[Path, flag("--output", "-o")] = Field(
         DEFAULT_OUTPUT,
         description="Answers file (JSON Lines). With --set all: <stem>_<split><suffix> in its folder. "
         "<stem>.metrics.json and <stem>.settings.json are written beside it.",
     )
-    num_beams: int | None = Field(None, ge=1, description="Beam search width (1 = greedy).")
     max_new_tokens: int | None = Field(
         None,
         ge=1,
         description="Longest answer in new tokens. POPE reads only the first sentence: 16 holds a full "
         "'No, there is no dining table in the image.' and is much faster, but with beam search the cap "
         "can change which beam wins (docs/eval-pope.md).",
-    )
-    repetition_penalty: float | None = Field(
-        None, gt=0, description="Penalty on repeating generated tokens (1 = off)."
     )
     batch_size: int = Field(16, ge=1, description="Questions per generation batch, per process.")
     prompt_suffix: str = Field(
@@ -74,7 +77,6 @@ class EvalPopeSettings(EvalModelSettings):
         description="How an answer becomes yes/no: pope = POPE's evaluate.py rule (comparable with "
         "published numbers); strict = first word must be yes/no, else counted as unparseable.",
     )
-    json: bool = Field(False, description="Print the metrics as one JSON object on stdout.")
 
     @field_validator("set", mode="after")
     @classmethod
@@ -88,6 +90,10 @@ class EvalPopeSettings(EvalModelSettings):
                 raise ValueError("--labels replaces --set and --pope-path: give one or the other")
         elif self.set is None or self.pope_path is None:
             raise ValueError("give --set (random, popular, adv or all) with --pope-path, or --labels FILE")
+        if self.responses is not None and len(self.splits()) > 1:
+            raise ValueError("--responses holds the answers of one split: give --set random, popular or adv")
+        if self.model is not None and self.coco_path is None:
+            raise ValueError("--coco-path is required with --model (the images are there)")
         if str(self.output) == "-":
             raise ValueError("--output: takes a file name; use --json for the metrics on stdout")
         return self

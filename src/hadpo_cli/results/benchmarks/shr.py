@@ -72,9 +72,19 @@ def find(path: Path) -> list[EvalResult]:
     for file in walk(path, lambda p: p.name in (JUDGEMENT_FILE, RESPONSES_FILE)):
         if file.name == JUDGEMENT_FILE:
             out.append(_read_judgement(file))
-        elif not (file.parent / JUDGEMENT_FILE).exists() and (file.parent / "metrics.json").exists():
+        elif not (file.parent / JUDGEMENT_FILE).exists() and _is_shr_run(file.parent):
             out.append(_read_responses(file))
     return out
+
+
+def _is_shr_run(folder: Path) -> bool:
+    """A --no-judge SHR run: its metrics.json is there and names no other benchmark (the runs of
+    the shared shape name theirs, and AMBER's answers are also called responses.json)."""
+    metrics = folder / "metrics.json"
+    if not metrics.is_file():
+        return False
+    doc = read_json(metrics)
+    return isinstance(doc, dict) and doc.get("benchmark", NAME) == NAME
 
 
 def _settings(folder: Path) -> dict[str, Any]:
