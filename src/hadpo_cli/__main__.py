@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from hadpo_cli import __version__
-from hadpo_cli.cli import compare, demo, merge, report, score, train
+from hadpo_cli.cli import compare, demo, merge, pairs, report, score, train
 from hadpo_cli.evaluation.benchmarks import benchmarks
 
 app = typer.Typer(
@@ -45,6 +45,9 @@ def root(
     """HA-DPO: hallucination-aware DPO for vision-language models."""
 
 
+app.command("pairs", help="Build HA-DPO preference data for your own model -> desc_data.json, pope_data.json.")(
+    pairs.command
+)
 app.command("train", help="DPO + LoRA on HA-DPO preference data -> adapter dir.")(train.command)
 app.command("merge", help="Fold a LoRA adapter into the model -> model dir.")(merge.command)
 # One subcommand per registered benchmark (evaluation/benchmarks/): flags from its settings model.

@@ -54,6 +54,7 @@ INTERRUPT_HINTS = {
     "eval pope": "rerun the same command to resume: the answers on disk are kept",
     "eval shr": "rerun the same command to resume: descriptions and judge replies on disk are kept",
     "demo": "rerun `hadpo demo` to start it again",
+    "pairs": "rerun the same command to resume: descriptions and judge replies on disk are kept",
 }
 
 

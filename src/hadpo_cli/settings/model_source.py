@@ -9,7 +9,7 @@ from typing import Annotated, ClassVar
 from pydantic import Field, model_validator
 
 from hadpo_cli.models.loading import DType, Precision
-from hadpo_cli.settings.base import Settings, flag
+from hadpo_cli.settings.base import Settings, flag, flag_name
 
 PRECISION_HELP = (
     "uniform: every weight in --dtype. published: the family's published mixed precision "
@@ -32,6 +32,9 @@ class GenerationSettings(Settings):
 
     # The family recipe (models/families) that fills the decoding fields left unset.
     recipe_benchmark: ClassVar[str | None] = None
+    # The field naming a file of answers made elsewhere, the other source than --model; each
+    # command declares it with its own format in the help (--responses, --descriptions).
+    answers_field: ClassVar[str] = "responses"
 
     model: str | None = Field(
         None, description="Hub id or local directory of the model (any registered family)."
@@ -47,9 +50,6 @@ class GenerationSettings(Settings):
         "auto", description="Weights dtype: auto = bf16 on a GPU that supports it, fp32 on CPU."
     )
     precision: Precision = Field("uniform", description=PRECISION_HELP)
-    responses: Path | None = Field(
-        None, description="Score this file of answers made elsewhere instead of running a model."
-    )
     num_beams: int | None = Field(None, ge=1, description="Beam search width (1 = greedy).")
     max_new_tokens: int | None = Field(None, ge=1, description="Longest answer, in new tokens.")
     repetition_penalty: float | None = Field(
@@ -59,15 +59,16 @@ class GenerationSettings(Settings):
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerationSettings:
-        if self.responses is not None:
+        answers = flag_name(self.answers_field)
+        if getattr(self, self.answers_field, None) is not None:
             if "model" in self.model_fields_set and self.model is not None:
-                raise ValueError("pass --model (generate the answers) or --responses FILE, not both")
+                raise ValueError(f"pass --model (generate the answers) or {answers} FILE, not both")
             if self.adapter is not None or self.llm_model is not None:
                 raise ValueError("--adapter and --llm-model need --model")
             # A default model (POPE's) does not apply when the answers come from a file.
             object.__setattr__(self, "model", None)
         elif self.model is None:
-            raise ValueError("pass --model (generate the answers) or --responses FILE")
+            raise ValueError(f"pass --model (generate the answers) or {answers} FILE")
         return self
 
 

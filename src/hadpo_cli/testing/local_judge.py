@@ -120,10 +120,64 @@ def mmhal_judge_reply(prompt: str) -> str:
     return f"Explanation: {reason}.\nRating: {rating}"
 
 
+# ---------------------------------------------------------------- hadpo pairs: detect, rewrite
+
+PAIRS_SENTENCES = "Sentences of the description, numbered:\n"
+PAIRS_REWRITE = "Description:\n"
+
+
+def pairs_detect_reply(prompt: str) -> str:
+    """The JSON `hadpo pairs` asks for: a sentence naming an object the annotations lack is a
+    hallucination; the corrected text drops those sentences, keeping the others word for word."""
+    annotations, rest = prompt.split(PAIRS_SENTENCES, 1)
+    there = named_objects(annotations)
+    sentences = [text for _, text in _SENTENCE_RE.findall(rest.split("\n\n", 1)[0])]
+    verdicts, kept, ghosts, seen = [], [], [], []
+    for n, sentence in enumerate(sentences, start=1):
+        named = named_objects(sentence)
+        missing = sorted(named - there)
+        seen += sorted(named & there)
+        ghosts += missing
+        if missing:
+            verdicts.append({"n": n, "verdict": "hallucination", "problem": f"there is no {missing[0]}"})
+        else:
+            verdicts.append({"n": n, "verdict": "correct" if named else "unsure", "problem": ""})
+            kept.append(sentence)
+    # The numbered sentences come without their final stops; give each one back.
+    corrected = (
+        " ".join(f"{k.rstrip('.')}." for k in kept) or "The image shows " + ", ".join(sorted(there)) + "."
+    )
+    return json.dumps(
+        {"sentences": verdicts, "hallucinated_objects": list(dict.fromkeys(ghosts)),
+         "present_objects": list(dict.fromkeys(seen)), "corrected": corrected}
+    )  # fmt: skip
+
+
+_VARIANT_RE = re.compile(r"\(rewrite (\d+)\)")
+
+
+def pairs_rewrite_reply(prompt: str) -> str:
+    """A rewrite that keeps every statement: the same sentences in another order (and, for even
+    variants, an opening phrase), as `hadpo pairs` asks for it."""
+    text = prompt.split(PAIRS_REWRITE, 1)[1].split("\n\nReply with", 1)[0].strip()
+    match = _VARIANT_RE.search(prompt)
+    variant = int(match.group(1)) if match else 1
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+", text) if p.strip()]
+    shift = variant % len(parts) if parts else 0
+    rewritten = " ".join(parts[shift:] + parts[:shift])
+    if variant % 2 == 0 and rewritten:
+        rewritten = "In this picture, " + rewritten[0].lower() + rewritten[1:]
+    return json.dumps({"rewrite": rewritten})
+
+
 def toy_world_reply(prompt: str) -> str:
     """The local judge's default policy: each judged step of hadpo recognised by its prompt."""
     if is_mmhal_prompt(prompt):
         return mmhal_judge_reply(prompt)
+    if PAIRS_SENTENCES in prompt:
+        return pairs_detect_reply(prompt)
+    if PAIRS_REWRITE in prompt and '{"rewrite"' in prompt:
+        return pairs_rewrite_reply(prompt)
     return rule_judge_reply(prompt)
 
 
