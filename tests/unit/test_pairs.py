@@ -151,6 +151,11 @@ def test_pairs_from_descriptions_load_in_train_and_count_everything(data, tmp_pa
     pope = json.loads((tmp_path / "out" / "pope_data.json").read_text())
     assert report["pope_pairs"] == len(pope) and report["pope_pairs_hallucinated"] == 4
     assert all(p["chosen"].startswith("No") for p in pope if not p["correct"])
+    # The image without a hallucination still gives the objects it named rightly, marked correct.
+    details = [json.loads(line) for line in (tmp_path / "out" / "judgements.jsonl").read_text().splitlines()]
+    clean = {d["image_id"] for d in details if d["status"] == "no hallucination"}
+    from_clean = [p for p in pope if p["image_id"] in clean]
+    assert len(clean) == 1 and from_clean and all(p["correct"] and p["chosen"].startswith("Yes") for p in from_clean)
     pairs = load_preference_pairs(
         tmp_path / "out" / "pope_data.json", tmp_path / "out" / "desc_data.json", data.vg, pope_repeat=1
     )
@@ -205,6 +210,23 @@ def test_a_kill_mid_judging_loses_nothing_paid_for(data, tmp_path):
     assert full.report["desc_pairs"] == again.report["desc_pairs"]
 
 
+def test_a_no_judge_run_goes_on_without_it_but_a_finished_run_is_kept(data, tmp_path):
+    hallucinated_descriptions(data, tmp_path / "d.json")
+    out = tmp_path / "out"
+    with LocalJudgeServer() as judge:
+        no_judge = PairsSettings.build(
+            {"descriptions": tmp_path / "d.json", "vg_path": data.vg, "output_dir": out, "no_judge": True}
+        )
+        first = run(no_judge)
+        assert judge.request_count == 0 and first.report["stopped_after"].startswith("descriptions")
+        judged = run(settings(data, tmp_path / "d.json", out, judge.base_url))  # step 2 on, same folder
+        assert judge.request_count == judged.report["judge"]["requests"] > 0
+        assert "stopped_after" not in judged.report and (out / "desc_data.json").is_file()
+        # A judged run is finished: the same folder with --no-judge (other settings) is refused.
+        with pytest.raises(UserError, match="--overwrite"):
+            run(no_judge)
+
+
 def test_unusable_rewrites_skip_the_image_whole_and_exit_1(data, tmp_path):
     hallucinated_descriptions(data, tmp_path / "d.json")
     with LocalJudgeServer(faults={"rewrite 2)": ["malformed"] * 50}) as judge:
@@ -217,7 +239,9 @@ def test_unusable_rewrites_skip_the_image_whole_and_exit_1(data, tmp_path):
     report = json.loads(result.stdout)
     assert report["skipped"] == {"malformed": 4, "failed": 0, "total": 4} and report["desc_pairs"] == 0
     assert json.loads((tmp_path / "out" / "desc_data.json").read_text()) == []
-    assert json.loads((tmp_path / "out" / "pope_data.json").read_text()) == []
+    # Nothing of a skipped image, not even its yes/no pairs; only the clean image's right answers.
+    pope = json.loads((tmp_path / "out" / "pope_data.json").read_text())
+    assert pope and all(p["correct"] for p in pope) and len({p["image_id"] for p in pope}) == 1
 
 
 def test_bad_inputs_are_one_line_before_anything_is_asked(data, tmp_path):
@@ -235,7 +259,7 @@ def test_bad_inputs_are_one_line_before_anything_is_asked(data, tmp_path):
     ]
     cases = [
         (["--descriptions", str(tmp_path / "d.json"), "--image-ids", str(ids)], "not in"),
-        (["--descriptions", str(tmp_path / "d.json"), "--num-images", "99"], "ask for fewer"),
+        (["--descriptions", str(tmp_path / "d.json"), "--num-images", "99"], "d.json (less --exclude-ids) holds 5 images; ask for fewer"),
         (["--model", "m", "--descriptions", str(tmp_path / "d.json")], "not both"),
         (["--vg-path", str(tmp_path)], "--model"),
         (["--descriptions", str(tmp_path / "d.json"), "--rewrite-prompt", str(ids)], "lacks {text}"),

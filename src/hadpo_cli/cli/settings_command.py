@@ -100,8 +100,10 @@ def settings_command(
     """
     params = [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)]
     fields = list(model.model_fields)
-    # Positional arguments first, in field order, as click lists them.
-    ordered = sorted(fields, key=lambda n: not _flag_of(model.model_fields[n]).argument)
+    # Positional arguments first, as click lists them; the judge's flags (shared by every judged
+    # command) last, after what the command itself is about; else field order.
+    judge = set(getattr(model, "judge_fields", lambda: ())()) | {"no_judge", "api_key", "base_url"}
+    ordered = sorted(fields, key=lambda n: (not _flag_of(model.model_fields[n]).argument, n in judge))
     params += [_parameter(model, name) for name in ordered]
     if config:
         params.append(

@@ -37,6 +37,9 @@ SETTINGS_FILE = "settings.json"
 HOW_NOT_WHAT = (
     "batch_size", "concurrency", "max_retries", "retry_backoff", "request_timeout", "judge_price_in",
     "judge_price_out", "overwrite", "output_dir", "api_key", "base_url",
+    # More re-asks only retry items left unrated (their replies are cached); refusing it would
+    # leave --overwrite, which pays for every judgement again, as the only way to retry them.
+    "max_reasks",
 )  # fmt: skip
 # Settings that decide the generated text (the fingerprint of a resumable generation).
 GENERATION_FIELDS = (
@@ -115,6 +118,16 @@ def run_task(
     items = task.items(data, settings)
     if not items:
         raise UserError(f"{task.name}: nothing to evaluate (no items were selected)")
+    if settings.responses is None:
+        from hadpo_cli.data.visual_genome import check_images_exist
+
+        check_images_exist(sorted({i.image for i in items}), what=f"{task.name} image")
+        if load_generator is None:  # reads the model's config (not its weights): after the cheap checks
+            from hadpo_cli.evaluation.eval_model import with_family_decoding
+
+            # Before the finished-run check: settings.json holds the resolved decoding, so the
+            # same command again must be compared resolved too, or it would read as other settings.
+            settings = with_family_decoding(settings, settings.recipe_benchmark or task.name)
     check_finished_run(out, settings)
     generated = 0
     if settings.responses is not None:
@@ -124,15 +137,8 @@ def run_task(
             out.mkdir(parents=True, exist_ok=True)
             task.write_responses(out / task.responses_file, data, {i.key: responses[i.key] for i in items})
     else:
-        from hadpo_cli.data.visual_genome import check_images_exist
-
-        check_images_exist(sorted({i.image for i in items}), what=f"{task.name} image")
-        if load_generator is None:  # reads the model's config (not its weights): after the cheap checks
-            from hadpo_cli.evaluation.eval_model import with_family_decoding
-
-            settings = with_family_decoding(settings, settings.recipe_benchmark or task.name)
         responses, generated, is_main = generate(
-            task, items, settings, out, dist=dist, load_generator=load_generator, show_progress=show_progress
+            task.name, items, settings, out, dist=dist, load_generator=load_generator, show_progress=show_progress
         )
         if not is_main:
             return TaskResult(metrics={}, output_dir=out, helper_process=True)
@@ -150,8 +156,8 @@ def run_task(
 
 
 def require_answers(items: Sequence[Item], responses: dict[str, str], path: Path) -> None:
-    """Every item answered, and nothing answered that is not asked: a partial or foreign file would
-    score a different question set under the same name."""
+    """Every item answered: a partial file would score a different question set under the same name.
+    Answers to items not asked (a full file scored on a subset, e.g. CHAIR's --image-ids) are left out."""
     missing = [i.key for i in items if i.key not in responses]
     if missing:
         raise UserError(f"{path}: no answer for {len(missing)} of {len(items)} items: {first_few(missing)}")
@@ -164,17 +170,24 @@ def result_fingerprint(settings: Any) -> dict[str, Any]:
     return canonical({k: v for k, v in public.items() if k not in HOW_NOT_WHAT})
 
 
-def check_finished_run(out: Path, settings: Any) -> None:
-    """A finished run (``metrics.json``) is never replaced by one of other settings unless
-    ``--overwrite`` says so; then its files go first, so nothing of it is resumed either."""
-    metrics, recorded = out / METRICS_FILE, out / SETTINGS_FILE
+def check_finished_run(out: Path, settings: Any, *, finished: str = METRICS_FILE) -> None:
+    """A finished run (its last file, ``finished``, is there) is never replaced by one of other
+    settings unless ``--overwrite`` says so; then its files go first, so nothing of it is resumed
+    either."""
+    metrics, recorded = out / finished, out / SETTINGS_FILE
     if getattr(settings, "overwrite", False):
+        # Rescoring the old run's own answers (`--responses OUT/<its file> --overwrite`) must not
+        # delete the very file it is about to read.
+        answers = getattr(settings, getattr(settings, "answers_field", "responses"), None)
+        keep = {Path(answers).resolve()} if answers is not None else set()
         if out.is_dir():
+            # Under torchrun every process clears the folder at once: a file another one removed
+            # first is no error.
             for path in out.iterdir():
                 if path.is_dir() and not path.name.startswith("."):
-                    shutil.rmtree(path)
-                elif path.is_file():
-                    path.unlink()
+                    shutil.rmtree(path, ignore_errors=True)
+                elif path.is_file() and path.resolve() not in keep:
+                    path.unlink(missing_ok=True)
         return
     if not (metrics.is_file() and recorded.is_file()):
         return
@@ -193,7 +206,7 @@ def check_finished_run(out: Path, settings: Any) -> None:
 
 
 def generate(
-    task: Task[Any],
+    name: str,
     items: Sequence[Item],
     settings: Any,
     out: Path,
@@ -202,7 +215,8 @@ def generate(
     load_generator: Any,
     show_progress: bool,
 ) -> tuple[dict[str, str], int, bool]:
-    """Answers for every item through the shared engine; ``(answers by key, generated now, main?)``."""
+    """Answers for every item through the shared engine; ``(answers by key, generated now, main?)``.
+    ``name`` labels the progress bar (the benchmark, or `pairs`)."""
     from hadpo_cli.evaluation.eval_model import (
         LazyModel,
         after_loading,
@@ -240,7 +254,7 @@ def generate(
             make_record=default_record("key", "text"),
             dist=dist,
             show_progress=show_progress,
-            description=f"{task.name}: answering",
+            description=f"{name}: answering",
         )
     if not dist.is_main:
         return {}, result.generated, False
@@ -270,7 +284,8 @@ def show_result(result: TaskResult[Any], settings: Any, as_json: bool, *, title:
     if scored.unfinished:
         err.print(
             f"[yellow]warning:[/] {scored.unfinished} item(s) left unscored (see {RECORDS_FILE}); rerun the "
-            "same command to retry them. Exit status 1."
+            "same command to retry those the judge failed on. A reply that could not be used is cached, "
+            "so the same command asks nothing for it: rerun with a higher --max-reasks. Exit status 1."
         )
     err.print(f"wrote {result.output_dir}/{METRICS_FILE}, {RECORDS_FILE}, {SETTINGS_FILE}")
     if as_json:

@@ -19,11 +19,11 @@ skipped, counted in the report, and never written half-done.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from hadpo_cli.errors import UserError, first_few
@@ -96,7 +96,8 @@ def select_images(s: PairsSettings, known: set[int], descriptions: dict[int, str
         ids = sorted(i for i in descriptions if i not in excluded)
     else:
         pool = (set(descriptions) if descriptions is not None else known) - excluded
-        ids = draw(pool, s.num_images, s.seed, what=f"{s.vg_path / 'image_data.json'} (less --exclude-ids)")
+        source = s.descriptions if descriptions is not None else s.vg_path / "image_data.json"
+        ids = draw(pool, s.num_images, s.seed, what=f"{source} (less --exclude-ids)")
     unknown = [i for i in ids if i not in known]
     if unknown:
         raise UserError(
@@ -126,16 +127,10 @@ def describe(
 ) -> tuple[dict[int, str] | None, int]:
     """Descriptions of ``ids`` (None on a helper process of a multi-process run), and how many were
     generated now (the rest were on disk already)."""
-    from hadpo_cli.data.visual_genome import check_images_exist
     from hadpo_cli.evaluation.runner import Item, generate
 
     items = [Item(str(i), images[i].path, prompt_for(i, s.seed)) for i in ids]
-    check_images_exist([it.image for it in items], what="VG image")
-    if kw.get("load_generator") is None:
-        from hadpo_cli.evaluation.eval_model import with_family_decoding
-
-        s = with_family_decoding(s, "shr")
-    texts, generated, is_main = generate(SimpleNamespace(name="pairs"), items, s, out, **kw)
+    texts, generated, is_main = generate("pairs", items, s, out, **kw)
     if not is_main:
         return None, generated
     described = {int(k): v for k, v in texts.items()}
@@ -241,7 +236,7 @@ def report(
         status: sum(1 for r in results if r.status == status)
         for status in (PAIRED, CLEAN, EMPTY, MALFORMED, FAILED)
     }
-    pope = [item for r in results if r.status == PAIRED for item in _pope(r)]
+    pope = [item for r in results for item in _pope(r)]
     return {
         "images": n_images,
         "described_now": described,
@@ -262,9 +257,16 @@ def report(
 
 
 def _pope(result: ImageResult) -> list[dict[str, Any]]:
+    """Yes/no pairs of one image: from a paired image its hallucinated objects and those it named
+    rightly; from an image without a hallucination only the latter (``"correct": true``), as the
+    released data keeps what the model got right. Skipped images give none."""
     from hadpo_cli.pairs.build import pope_items
 
-    return pope_items(result.image_id, result.detection)
+    if result.status == PAIRED:
+        return pope_items(result.image_id, result.detection)
+    if result.status == CLEAN:
+        return [item for item in pope_items(result.image_id, result.detection) if item["correct"]]
+    return []
 
 
 def write_outputs(out: Path, results: list[ImageResult]) -> None:
@@ -279,10 +281,18 @@ def write_outputs(out: Path, results: list[ImageResult]) -> None:
         for r in paired
     ]
     atomic_write_json(out / DESC_DATA, desc)
-    atomic_write_json(out / POPE_DATA, [item for r in paired for item in _pope(r)])
+    atomic_write_json(out / POPE_DATA, [item for r in results for item in _pope(r)])
     atomic_write_text(
         out / DETAILS_FILE, "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
     )
+
+
+def _stopped_after_descriptions(out: Path) -> bool:
+    try:
+        recorded = json.loads((out / REPORT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(recorded, dict) and "stopped_after" in recorded
 
 
 # -- the run -----------------------------------------------------------------------------------------
@@ -304,7 +314,18 @@ def run(
     images = load_vg_images(s.vg_path)
     given = read_descriptions(s.descriptions) if s.descriptions is not None else None
     ids = select_images(s, set(images), given)
-    check_finished_run(out, s, finished=REPORT_FILE)
+    if given is None:
+        from hadpo_cli.data.visual_genome import check_images_exist
+
+        check_images_exist([images[i].path for i in ids], what="VG image")
+        if load_generator is None:  # the model's config (not its weights): after the cheap checks
+            from hadpo_cli.evaluation.eval_model import with_family_decoding
+
+            s = with_family_decoding(s, "shr")
+    # After the decoding is resolved: settings.json records the resolved values. A --no-judge run
+    # stopped after step 1 on purpose: the same command without --no-judge goes on from there.
+    if s.no_judge or not _stopped_after_descriptions(out):
+        check_finished_run(out, s, finished=REPORT_FILE)
     annotations: dict[int, str] = {}
     if not s.no_judge:
         # Every input read and checked before the model loads or a request is paid for.

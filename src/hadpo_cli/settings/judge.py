@@ -8,11 +8,11 @@ The key and endpoint default to the chosen backend's own environment variables (
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import Field, SecretStr, model_validator
 
-from hadpo_cli.settings.base import Settings, flag_name
+from hadpo_cli.settings.base import Settings, flag, flag_name
 
 if TYPE_CHECKING:
     from hadpo_cli.judging.backends import JudgeConfig
@@ -58,7 +58,9 @@ class JudgeSettings(Settings):
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Judge sampling temperature.")
     judge_max_tokens: int = Field(800, ge=1, description="Longest judge reply, in tokens.")
-    concurrency: int = Field(8, ge=1, le=512, description="Judge requests in flight at once.")
+    concurrency: Annotated[int, flag("--concurrency", "-j")] = Field(
+        8, ge=1, le=512, description="Judge requests in flight at once."
+    )
     max_retries: int = Field(
         6, ge=0, description="Retries of a request after 429, 5xx, a timeout or a connection error."
     )

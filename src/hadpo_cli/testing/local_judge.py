@@ -1,6 +1,6 @@
-"""A local OpenAI chat-completions server that plays the SHR judge, standard library only.
+"""A local OpenAI chat-completions server that plays the judge, standard library only.
 
-For trying ``hadpo eval shr`` offline (``hadpo demo`` starts one), for the tests (real
+For trying ``hadpo eval shr``, ``hadpo eval mmhal`` and ``hadpo pairs`` offline (``hadpo demo`` starts one), for the tests (real
 ``openai`` client, real HTTP, injected faults) and for the concurrency benchmark::
 
     python -m hadpo_cli.testing.local_judge --port 8011 --delay 0.1
@@ -526,7 +526,8 @@ def judge_in_subprocess(*, delay: float = 0.0, port: int = 0) -> Iterator[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog=f"python -m {MODULE}",
-        description="A local OpenAI-compatible SHR judge (rule-based, for the demo's coloured shapes). "
+        description="A local OpenAI-compatible judge (rule-based, for the demo's toy world): SHR sentence "
+        "labels, MMHal-Bench ratings, and hadpo pairs' detect and rewrite steps. "
         "Prints its base URL, then serves until Ctrl-C.",
     )
     parser.add_argument("--port", type=int, default=0, help="Port on 127.0.0.1 (0 = any free port).")

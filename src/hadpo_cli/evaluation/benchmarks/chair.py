@@ -8,7 +8,6 @@ beside the results so the draw can be reused and cited.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,39 +61,6 @@ class ChairData:
     drawn: bool  # the ids were drawn (written to image_ids.json)
 
 
-def read_image_ids(path: Path) -> list[int]:
-    """A JSON list of ids, or one id per line; repeats are refused (one caption per image)."""
-    from hadpo_cli.errors import UserError
-    from hadpo_cli.io import open_text
-
-    with open_text(path) as fh:
-        text = fh.read()
-    import json
-
-    stripped = text.strip()
-    if stripped.startswith("["):
-        try:
-            values = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}: not valid JSON ({exc.msg})") from None
-        lines = [(None, v) for v in values]
-    else:
-        lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    ids: list[int] = []
-    for line, value in lines:
-        place = f"{path}:{line}" if line is not None else str(path)
-        try:
-            image_id = int(value)
-        except (TypeError, ValueError):
-            raise UserError(f"{place}: not an image id: {value!r}") from None
-        if image_id in ids:
-            raise UserError(f"{place}: image {image_id} is listed twice")
-        ids.append(image_id)
-    if not ids:
-        raise UserError(f"{path}: lists no image ids")
-    return ids
-
-
 def read_captions(path: Path) -> dict[str, str]:
     """``{"image_id", "caption"}`` per line (``text`` or ``answer`` accepted, as other tools write)."""
     from hadpo_cli.errors import UserError, where
@@ -128,6 +94,7 @@ class ChairTask:
 
     def load(self, s: EvalChairSettings) -> ChairData:
         from hadpo_cli.data.coco_annotations import coco_image_files, load_coco_ground_truth
+        from hadpo_cli.data.image_ids import draw, read_image_ids
         from hadpo_cli.errors import UserError, first_few
 
         files = coco_image_files(s.annotations)
@@ -138,11 +105,7 @@ class ChairTask:
         elif responses is not None:
             ids = sorted(int(k) for k in responses)
         else:
-            if s.num_images > len(files):
-                raise UserError(
-                    f"--num-images {s.num_images}: {s.annotations} lists {len(files)} images; ask for fewer"
-                )
-            ids = sorted(random.Random(s.seed).sample(sorted(files), s.num_images))
+            ids = draw(files, s.num_images, s.seed, what=str(s.annotations))
             drawn = True
         unknown = [i for i in ids if i not in files]
         if unknown:
