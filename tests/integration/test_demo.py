@@ -31,6 +31,8 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(family, tmp_path, monk
     assert list(stages) == [
         "setup",
         "check data",
+        "eval pope (base model)",
+        "eval shr (base model)",
         "train",
         "merge",
         "eval pope",
@@ -38,7 +40,9 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(family, tmp_path, monk
         "eval chair",
         "eval amber",
         "eval mmhal",
+        "pairs",
         "score",
+        "compare",
         "report",
     ]
     assert all(s["status"] == "ok" for s in stages.values()), summary["stages"]
@@ -46,7 +50,20 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(family, tmp_path, monk
 
     train = stages["train"]["figures"]
     first, last = (float(x) for x in train["loss"].split(" -> "))
-    assert train["steps"] == 16 and last < first  # the loss visibly moves
+    assert train["steps"] == 80 and last < first  # the loss visibly moves
+
+    # What the demo is for: training on HA-DPO pairs measurably cuts hallucination. A flipped loss
+    # sign, chosen and rejected swapped, or an adapter saved but not applied all fail here.
+    effect = summary["effect"]
+    assert effect["split"] == "adversarial"
+    assert effect["yes_ratio_after"] < effect["yes_ratio_before"] - 0.05
+    assert effect["f1_after"] > effect["f1_before"] + 0.02
+    assert effect["p_value"] < 0.01
+    base_pope = stages["eval pope (base model)"]["figures"]
+    assert round(100 * effect["f1_before"], 2) == base_pope["adversarial_f1"]
+    # The base model sees the world (random split well above chance) but hallucinates where
+    # objects co-occur (adversarial yes-ratio far above the labels' 50 %).
+    assert base_pope["random_accuracy"] > 75 and base_pope["adversarial_yes_ratio"] > 65
 
     pope = stages["eval pope"]["figures"]
     assert pope["questions"] > 0
@@ -83,7 +100,21 @@ def test_full_demo_every_stage_ok_and_only_json_on_stdout(family, tmp_path, monk
     assert report["file"] == str(workdir / "report.html") and report["baseline"] == "base model"
     for section in ("training", "evaluation", "compare", "inspection"):
         assert f'<section id="{section}">' in page
-    base_settings = json.loads((workdir / "eval_pope_base" / "answers.settings.json").read_text())
+    base_settings = json.loads((workdir / "base" / "eval_pope" / "answers.settings.json").read_text())
     assert base_settings["model"] == str(workdir / "model") and base_settings["adapter"] is None
+
+    # The pairs stage made pairs with `hadpo pairs` from the base model's own descriptions, and a
+    # short `hadpo train` took the files as they are.
+    pairs = stages["pairs"]["figures"]
+    report_json = json.loads((workdir / "pairs" / "pairs_report.json").read_text())
+    assert pairs["images"] == report_json["images"] > 0
+    assert 0 < report_json["with_hallucination"] <= report_json["images"]
+    assert report_json["judge"]["requests"] == pairs["requests"] > 0
+    assert pairs["train steps on them"] > 0
+    desc = json.loads((workdir / "pairs" / "desc_data.json").read_text())
+    assert len(desc) == report_json["desc_pairs"] == report_json["with_hallucination"]
+
+    compare = stages["compare"]["figures"]
+    assert compare["McNemar p"] == f"{effect['p_value']:.2g}"
 
     assert "hadpo demo" in result.stderr  # the table went to stderr

@@ -46,6 +46,9 @@ def test_setup_only_writes_model_and_data_and_runs_no_stage(tmp_path, fake_model
         "data/pope/output/coco/coco_pope_adversarial.json",
         "data/shr/val_images_final.json",
         "data/shr/shr_factual_part2.jsonl",
+        "data/coco2014/annotations/instances_val2014.json",  # CHAIR's ground truth
+        "data/amber/data/annotations.json",  # each benchmark's own demo data, written at setup
+        "data/mmhal/response_template.json",
     ):
         assert (work / rel).is_file(), rel
     assert any((work / "data/coco2014/val2014").glob("COCO_val2014_*.jpg"))
@@ -139,7 +142,12 @@ def test_every_command_has_a_stage_in_order_and_each_resolves():
 
     evals = [f"eval {name}" for name, b in benchmarks().items() if b.demo_stage is not None]
     assert evals[:2] == ["eval pope", "eval shr"] and len(evals) == len(benchmarks())
-    assert [s.name for s in demo.stages()] == ["check data", "train", "merge", *evals, "score", "report"]
+    baseline = [f"eval {name} (base model)" for name, b in benchmarks().items() if b.demo_baseline]
+    # The base model is measured first so that compare can show what training changed.
+    assert baseline == ["eval pope (base model)", "eval shr (base model)"]
+    assert [s.name for s in demo.stages()] == [
+        "check data", *baseline, "train", "merge", *evals, "pairs", "score", "compare", "report"
+    ]
     # Resolving imports the stage's module only; the heavy imports stay inside the functions.
     assert all(callable(stage.resolve()) for stage in demo.stages())
 

@@ -266,12 +266,13 @@ def vg_relationships(scenes: dict[int, Scene]) -> list[dict[str, Any]]:
 
 
 def hadpo_pope_items(scenes: dict[int, Scene], rng: random.Random) -> list[dict[str, Any]]:
-    """A yes-question per drawn object and as many no-questions (co-occurring absent objects first,
-    the hallucinations worth training away); every 4th marked answered right."""
+    """A yes-question per drawn object and as many no-questions (co-occurring absent objects first);
+    every 4th marked answered right."""
     items: list[dict[str, Any]] = []
     for image_id, scene in scenes.items():
-        candidates = world.ghost_candidates(scene)
-        absent = candidates[: len(scene.things)]
+        # As many absent objects as drawn ones, those that co-occur with what is there first: the
+        # hallucinations HA-DPO's pairs are built to train away.
+        absent = world.ghost_candidates(scene)[: len(scene.things)]
         for obj, present in [(o, True) for o in scene.objects] + [(o, False) for o in absent]:
             truth, lie = (
                 (world.yes_answer(obj), world.no_answer(obj))

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 IMAGE_SIZE = 64
-BACKGROUND = "white"
-BACKGROUND_RGB = (255, 255, 255)
+BACKGROUND = "grey"
+BACKGROUND_RGB = (122, 116, 104)
 # Saturated and far apart, so JPEG blur at a glyph's edge never looks like another colour.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (220, 30, 30),

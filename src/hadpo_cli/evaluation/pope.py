@@ -297,14 +297,13 @@ DEMO_DECODING = {"num_beams": 1, "max_new_tokens": 16}
 def demo_stage(ctx: Any) -> dict[str, Any]:
     """`hadpo demo`'s POPE stage (``"hadpo_cli.evaluation.pope:demo_stage"``): all three splits.
 
-    The model is the merge stage's output when there is one (what a user would evaluate after
-    `hadpo merge`), else the tiny model with the trained adapter, else the bare tiny model;
-    greedy, to stay quick. Leaves ``outputs["pope_metrics"]`` (which names each split's
+    The model is the context's (the merged model after `hadpo merge`, the base model in the
+    demo's baseline pass); greedy, to stay quick. Leaves ``outputs["pope_metrics"]`` (which names each split's
     answers and label files) for the score stage.
     """
     output = ctx.stage_dir("eval_pope") / "answers.jsonl"
     values: dict[str, Any] = {
-        "model": str(ctx.outputs.get("merged", ctx.model_dir)),
+        **ctx.model_source(),
         "set": "all",
         "pope_path": ctx.data.pope,
         "coco_path": ctx.data.coco,
@@ -312,8 +311,6 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         **DEMO_DECODING,
         "batch_size": 32,
     }
-    if "merged" not in ctx.outputs and "adapter" in ctx.outputs:
-        values["adapter"] = ctx.outputs["adapter"]
     result = run(EvalPopeSettings.build(values), show_progress=False)
     ctx.outputs["pope_metrics"] = result.metrics_path
     splits = result.summary["splits"]

@@ -22,6 +22,27 @@ There are two shapes: a circle at the top left and a square at the bottom right 
 """
 
 
+def _corpus() -> list[str]:
+    """The lines the tokenizers learn from: the sentences above, LLaVA's two system prompts, and the
+    demo's toy-world sentences, so that a prompt and its answer are a few dozen tokens, not a few
+    hundred (the demo trains its base model on them)."""
+    from hadpo_cli.data import toy_world
+    from hadpo_cli.models.families.llava import EVAL_SYSTEM, TRAIN_SYSTEM
+
+    world = [
+        f"{toy_world.question(k.name)} {toy_world.yes_answer(k.name)} {toy_world.no_answer(k.name)} "
+        f"There is {toy_world.a(k.name)} on the left. There is also {toy_world.a(k.name)} next to the {k.name}."
+        for k in toy_world.KINDS
+    ]
+    world += [
+        "The image shows a person, a bicycle and a car on a plain grey background. This picture has two objects.",
+        "There is a cup in the middle. The background is plain grey. Nothing else is in the picture.",
+        "The image contains three objects. There is a dog on the right. USER: ASSISTANT:",
+    ]
+    lines = [line for line in _CORPUS.splitlines() if line.strip()]
+    return [*lines, TRAIN_SYSTEM, EVAL_SYSTEM, *world]
+
+
 def _train_bpe(vocab_size: int, special: list[str]):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -34,8 +55,7 @@ def _train_bpe(vocab_size: int, special: list[str]):
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    lines = [line for line in _CORPUS.splitlines() if line.strip()]
-    tok.train_from_iterator(lines * 4, trainer=trainer)
+    tok.train_from_iterator(_corpus() * 4, trainer=trainer)
     return tok
 
 
@@ -47,7 +67,7 @@ def build_tiny_tokenizers():
     from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
-    llm = _train_bpe(400, ["<unk>", "<s>", "</s>", "<pad>"])
+    llm = _train_bpe(600, ["<unk>", "<s>", "</s>", "<pad>"])
     bos = llm.token_to_id("<s>")
     llm.post_processor = processors.TemplateProcessing(
         single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", bos)]

@@ -205,37 +205,18 @@ DEMO_RESAMPLES = 1000
 
 
 def demo_stage(ctx: Any) -> dict[str, Any]:
-    """`hadpo demo`'s last stage (``"hadpo_cli.report.build:demo_stage"``): the base model answers
-    POPE too (seconds), then ``report.html`` covers the training run, the trained model's POPE
-    and SHR outputs (and the judge's check on planted hallucinations), with the base model as
-    baseline."""
-    from hadpo_cli.evaluation.pope import DEMO_DECODING
-    from hadpo_cli.evaluation.pope import run as run_pope
-    from hadpo_cli.settings.eval_pope import EvalPopeSettings
+    """`hadpo demo`'s last stage: ``report.html`` covers the training run and every evaluation of the
+    trained model, with the base model's evaluations (``base/``) as the baseline."""
+    from hadpo_cli.demo import BASE_DIR
 
-    base_dir = ctx.stage_dir("eval_pope_base")
-    run_pope(
-        EvalPopeSettings.build(
-            {
-                "model": str(ctx.model_dir),
-                "set": "all",
-                "pope_path": ctx.data.pope,
-                "coco_path": ctx.data.coco,
-                "output": base_dir / "answers.jsonl",
-                **DEMO_DECODING,
-                "batch_size": 32,
-            }
-        ),
-        show_progress=False,
-    )
-    evals = sorted(p for p in ctx.workdir.glob("eval_*") if p.is_dir() and p != base_dir)
-    paths = [ctx.workdir / "train", *evals]
+    evals = sorted(p for p in ctx.workdir.glob("eval_*") if p.is_dir())
     output = ctx.workdir / "report.html"
     summary = run(
         ReportSettings(
-            paths=[p for p in paths if p.exists()], output=output, baseline=base_dir, resamples=DEMO_RESAMPLES
+            paths=[ctx.workdir / "train", *evals], output=output, baseline=ctx.workdir / BASE_DIR,
+            resamples=DEMO_RESAMPLES,
         )
-    )
+    )  # fmt: skip
     ctx.outputs["report"] = output
     return {
         "file": str(output),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 RunFn = Callable[[Any], Any]  # settings -> what the run produced
@@ -42,6 +43,10 @@ class Benchmark:
     show: ShowFn
     docs: str  # its page under docs/
     demo_stage: DemoStageFn | None = None
+    # Writes its demo data (in its published layout) into the folder given, at the demo's setup:
+    # data/<name>/, so that `hadpo demo --setup-only` leaves every benchmark's files too.
+    demo_data: Callable[[Path], None] | None = None
+    demo_baseline: bool = False  # the demo also runs it on the base model, to show training's effect
     results: ResultColumns | None = None  # None: the benchmark registers its own result reader
     order: int = 100  # where it stands in `hadpo eval --help` and the demo (POPE 0, SHR 1, ...)
 

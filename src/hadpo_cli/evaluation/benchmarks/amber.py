@@ -171,8 +171,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
     from hadpo_cli.errors import UserError
     from hadpo_cli.metrics import amber_language
 
-    root = ctx.data_dir("amber")
-    write_demo_data(root, ctx.world, seed=0)
+    root = ctx.data.root / NAME  # written at setup (demo_data)
     part = "all"
     try:
         amber_language.load_language_tools()
@@ -199,6 +198,12 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
 
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _toy_world() -> Any:
+    from hadpo_cli.data import toy_world
+
+    return toy_world
 
 
 def write_demo_data(root: Path, world: Any, *, seed: int, n_images: int = 8) -> None:
@@ -248,6 +253,7 @@ register(
         show=show,
         docs="docs/eval-amber.md",
         demo_stage=demo_stage,
+        demo_data=lambda root: write_demo_data(root, _toy_world(), seed=0),
         results=ResultColumns(_metric_fns, paired_tests={"discriminative.accuracy": "correct"}),
         order=3,
     )

@@ -197,8 +197,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
     """MMHal-Bench on toy-world images, rated by the local rule judge (no network, no key)."""
     from hadpo_cli.testing.local_judge import RULE_JUDGE_MODEL
 
-    root = ctx.data_dir("mmhal")
-    write_demo_data(root, ctx.world, seed=0)
+    root = ctx.data.root / NAME  # written at setup (demo_data)
     result = run(
         EvalMMHalSettings.build(
             {**ctx.model_source(), "mmhal_path": root, "max_new_tokens": ctx.demo_tokens,
@@ -216,6 +215,12 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         "requests": m["usage"]["requests"],
         "tokens": m["usage"]["prompt_tokens"] + m["usage"]["completion_tokens"],
     }
+
+
+def _toy_world() -> Any:
+    from hadpo_cli.data import toy_world
+
+    return toy_world
 
 
 def write_demo_data(root: Path, world: Any, *, seed: int) -> None:
@@ -260,6 +265,7 @@ register(
         show=show,
         docs="docs/eval-mmhal.md",
         demo_stage=demo_stage,
+        demo_data=lambda root: write_demo_data(root, _toy_world(), seed=0),
         results=ResultColumns(
             _metric_fns,
             values=("average_score", "per_type"),

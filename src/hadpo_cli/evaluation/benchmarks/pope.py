@@ -47,6 +47,7 @@ register(
         show=show,
         docs="docs/eval-pope.md",
         demo_stage=demo_stage,
+        demo_baseline=True,
         order=0,
     )
 )

@@ -67,7 +67,6 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
     from hadpo_cli.testing.local_judge import RULE_JUDGE_MODEL
 
     output_dir = ctx.stage_dir("eval_shr")
-    reference_dir = ctx.stage_dir("eval_shr_reference")
     common: dict[str, Any] = {
         "vg_path": ctx.data.vg,
         "shr_path": ctx.data.shr,
@@ -75,31 +74,39 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         "retry_backoff": 0.1,
         "base_url": ctx.judge_url(),
     }
-    planted = _write_reference_responses(ctx, reference_dir / "reference_responses.json")
     described = shr.run(
         EvalShrSettings.build(
-            {**common, **ctx.model_source(), "num_beams": 1, "max_new_tokens": DEMO_MAX_NEW_TOKENS,
+            {**common, **ctx.model_source(), "num_beams": 1, "max_new_tokens": ctx.demo_tokens,
              "output_dir": output_dir}
         )
     )  # fmt: skip
-    reference = shr.run(
-        EvalShrSettings.build(
-            {**common, "responses": reference_dir / "reference_responses.json", "output_dir": reference_dir}
+    results = [described]
+    figures: dict[str, Any] = {}
+    if not ctx.baseline:  # the judge's own check needs doing once
+        reference_dir = ctx.stage_dir("eval_shr_reference")
+        planted = _write_reference_responses(ctx, reference_dir / "reference_responses.json")
+        reference = shr.run(
+            EvalShrSettings.build(
+                {**common, "responses": reference_dir / "reference_responses.json", "output_dir": reference_dir}
+            )
         )
-    )
-    for result in (described, reference):
+        results.append(reference)
+        found = _hallucinated_sentences(reference_dir / shr.JUDGEMENT_FILE)
+        if found != planted:
+            raise RuntimeError(
+                f"the local judge found {found} as hallucinations in the reference descriptions, "
+                f"not the planted {planted} (see {reference_dir / shr.JUDGEMENT_FILE})"
+            )
+        figures["reference"] = (
+            f"{len(planted)}/{len(planted)} planted hallucinations found, {reference.requests} requests"
+        )
+    for result in results:
         # The local judge never fails on purpose, so an image it did not judge is a bug to show.
         unjudged = {k: v for k, v in result.status_counts.items() if k not in (shr.JUDGED, shr.NO_SENTENCES)}
         if unjudged:
             raise RuntimeError(
                 f"the local judge left images unjudged: {unjudged} (see {result.output_dir / shr.JUDGEMENT_FILE})"
             )
-    found = _hallucinated_sentences(reference_dir / shr.JUDGEMENT_FILE)
-    if found != planted:
-        raise RuntimeError(
-            f"the local judge found {found} as hallucinations in the reference descriptions, "
-            f"not the planted {planted} (see {reference_dir / shr.JUDGEMENT_FILE})"
-        )
     ctx.outputs["shr"] = output_dir
     metrics = described.metrics
     ratio = metrics.get("hal_sents_ratio")
@@ -108,7 +115,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         "sentences/image": round(metrics["sents_per_image"], 2),
         "hal_sents_ratio": None if ratio is None else round(ratio, 3),
         "requests": described.requests,
-        "reference": f"{len(planted)}/{len(planted)} planted hallucinations found, {reference.requests} requests",
+        **figures,
     }
 
 
@@ -152,6 +159,7 @@ register(
         show=show,
         docs="docs/eval-shr.md",
         demo_stage=demo_stage,
+        demo_baseline=True,
         order=1,
     )
 )

@@ -36,6 +36,12 @@ class VLMFamily(ABC):
     display_name: ClassVar[str]
     order: ClassVar[int] = 100  # listing order (the demo default first)
     default_model: ClassVar[str]  # Hub id of the published base model
+    # build_tiny's shape for the demo's base model (models/toy_pretraining.py): small enough to
+    # train in seconds on a CPU.
+    demo_shape: ClassVar[dict[str, Any]] = {}
+    # Whether the image side reads the instruction (InstructBLIP's Q-Former does): image embeddings
+    # then depend on the prompt too.
+    image_reads_prompt: ClassVar[bool] = False
     # Training defaults of its published HA-DPO recipe: TrainSettings field -> value.
     train_recipe: ClassVar[dict[str, Any]] = {}
     # Decoding as the published evaluation scripts ran it, per benchmark: field -> value.

@@ -22,6 +22,10 @@ class InstructBlipFamily(VLMFamily):
     display_name = "InstructBLIP"
     order = 0
     default_model = "Salesforce/instructblip-vicuna-13b"
+    image_reads_prompt = True  # the Q-Former reads the instruction
+    # The demo's base model sees 64 px (the toy world's own size), as 8 query tokens: at 32 px a
+    # glyph's shape is a few pixels, and a person (red circle) would pass for a dog (red diamond).
+    demo_shape = {"image_size": 64, "num_query_tokens": 8}
     train_recipe = {
         "lora_target": ["q_proj", "k_proj", "v_proj"],
         "lora_r": 64,
@@ -158,6 +162,9 @@ class InstructBlipFamily(VLMFamily):
                 "num_attention_heads": 4,
                 "image_size": image_size,
                 "patch_size": 8,
+                # BLIP's default (1e-10) starts the vision tower at zero: a random tiny model would
+                # then see nothing, and no amount of training of the demo's base model would help.
+                "initializer_range": 0.02,
             },
             qformer_config={
                 "hidden_size": 32,
@@ -178,6 +185,11 @@ class InstructBlipFamily(VLMFamily):
         )
         torch.manual_seed(seed)
         model = InstructBlipForConditionalGeneration(config)
+        with torch.no_grad():
+            # transformers starts the query tokens at zero; then every query attends evenly to every
+            # patch, the Q-Former's output hardly depends on the image, and a tiny model cannot
+            # learn to see (the demo's base model must). BLIP-2 drew them from N(0, 0.02).
+            model.query_tokens.normal_(0.0, 0.02)
         model.eval()
         use_tokenizer_ids(model, llm_tok)
         return model, processor
