@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from hadpo_cli.evaluation import shr
-from hadpo_cli.testing.local_judge import judge_in_subprocess
 from hadpo_cli.settings.eval_shr import EvalShrSettings
+from hadpo_cli.testing.local_judge import judge_in_subprocess
 
 
 def write_dataset(root: Path, n_images: int) -> dict[str, Path]:

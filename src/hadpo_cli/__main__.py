@@ -45,9 +45,9 @@ def root(
     """HA-DPO: hallucination-aware DPO for vision-language models."""
 
 
-app.command("pairs", help="Build HA-DPO preference data for your own model -> desc_data.json, pope_data.json.")(
-    pairs.command
-)
+app.command(
+    "pairs", help="Build HA-DPO preference data for your own model -> desc_data.json, pope_data.json."
+)(pairs.command)
 app.command("train", help="DPO + LoRA on HA-DPO preference data -> adapter dir.")(train.command)
 app.command("merge", help="Fold a LoRA adapter into the model -> model dir.")(merge.command)
 # One subcommand per registered benchmark (evaluation/benchmarks/): flags from its settings model.

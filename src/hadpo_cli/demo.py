@@ -222,7 +222,9 @@ def stages() -> list[Stage]:
     from hadpo_cli.evaluation.benchmarks import benchmarks
 
     staged = [b for b in benchmarks().values() if b.demo_stage is not None]
-    before = [Stage(f"eval {b.name} (base model)", _on_base_model(b.demo_stage)) for b in staged if b.demo_baseline]
+    before = [
+        Stage(f"eval {b.name} (base model)", _on_base_model(b.demo_stage)) for b in staged if b.demo_baseline
+    ]
     return [
         Stage("check data", check_data_stage),
         *before,
@@ -381,7 +383,10 @@ def _setup(workdir: Path, ctx_box: list[DemoContext], family: str) -> dict[str, 
     data = demo_paths(workdir / "data")
     ctx_box.append(DemoContext(workdir=workdir, model_dir=workdir / "model", data=data))
     n_images = sum(1 for _ in data.vg_images.glob("*.jpg")) + sum(1 for _ in data.coco_images.glob("*.jpg"))
-    return {"images": n_images, "model": f"tiny {families.by_name(family).display_name}, taught the toy world"}
+    return {
+        "images": n_images,
+        "model": f"tiny {families.by_name(family).display_name}, taught the toy world",
+    }
 
 
 def _run_stage(stage: Stage, ctx: DemoContext | None) -> dict[str, Any]:

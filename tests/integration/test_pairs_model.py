@@ -27,7 +27,9 @@ def test_describe_then_judge_in_the_same_folder(tiny_model_dir, demo_data, tmp_p
     assert json.loads(first.stdout)["described_now"] == 4
 
     with LocalJudgeServer() as judge:
-        second = CliRunner().invoke(app, [*common, "--base-url", judge.base_url, "--judge-model", RULE_JUDGE_MODEL])
+        second = CliRunner().invoke(
+            app, [*common, "--base-url", judge.base_url, "--judge-model", RULE_JUDGE_MODEL]
+        )
         requests = judge.request_count
     assert second.exit_code in (0, 1), second.stderr[-2000:]
     report = json.loads(second.stdout)

@@ -26,7 +26,16 @@ def _command_names(args: list[str]) -> set[str]:
 
 
 def test_help_lists_every_command():
-    assert _command_names(["--help"]) == {"train", "merge", "eval", "pairs", "score", "compare", "report", "demo"}
+    assert _command_names(["--help"]) == {
+        "train",
+        "merge",
+        "eval",
+        "pairs",
+        "score",
+        "compare",
+        "report",
+        "demo",
+    }
     assert _command_names(["eval", "--help"]) == {"pope", "shr", "chair", "amber", "mmhal"}
 
 

@@ -146,7 +146,15 @@ def test_every_command_has_a_stage_in_order_and_each_resolves():
     # The base model is measured first so that compare can show what training changed.
     assert baseline == ["eval pope (base model)", "eval shr (base model)"]
     assert [s.name for s in demo.stages()] == [
-        "check data", *baseline, "train", "merge", *evals, "pairs", "score", "compare", "report"
+        "check data",
+        *baseline,
+        "train",
+        "merge",
+        *evals,
+        "pairs",
+        "score",
+        "compare",
+        "report",
     ]
     # Resolving imports the stage's module only; the heavy imports stay inside the functions.
     assert all(callable(stage.resolve()) for stage in demo.stages())

@@ -155,7 +155,11 @@ def test_pairs_from_descriptions_load_in_train_and_count_everything(data, tmp_pa
     details = [json.loads(line) for line in (tmp_path / "out" / "judgements.jsonl").read_text().splitlines()]
     clean = {d["image_id"] for d in details if d["status"] == "no hallucination"}
     from_clean = [p for p in pope if p["image_id"] in clean]
-    assert len(clean) == 1 and from_clean and all(p["correct"] and p["chosen"].startswith("Yes") for p in from_clean)
+    assert (
+        len(clean) == 1
+        and from_clean
+        and all(p["correct"] and p["chosen"].startswith("Yes") for p in from_clean)
+    )
     pairs = load_preference_pairs(
         tmp_path / "out" / "pope_data.json", tmp_path / "out" / "desc_data.json", data.vg, pope_repeat=1
     )
@@ -259,7 +263,10 @@ def test_bad_inputs_are_one_line_before_anything_is_asked(data, tmp_path):
     ]
     cases = [
         (["--descriptions", str(tmp_path / "d.json"), "--image-ids", str(ids)], "not in"),
-        (["--descriptions", str(tmp_path / "d.json"), "--num-images", "99"], "d.json (less --exclude-ids) holds 5 images; ask for fewer"),
+        (
+            ["--descriptions", str(tmp_path / "d.json"), "--num-images", "99"],
+            "d.json (less --exclude-ids) holds 5 images; ask for fewer",
+        ),
         (["--model", "m", "--descriptions", str(tmp_path / "d.json")], "not both"),
         (["--vg-path", str(tmp_path)], "--model"),
         (["--descriptions", str(tmp_path / "d.json"), "--rewrite-prompt", str(ids)], "lacks {text}"),

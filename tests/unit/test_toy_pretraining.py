@@ -22,12 +22,18 @@ def test_questions_are_true_except_co_occurring_ghosts_at_the_hallucination_rate
         asked = next(k.name for k in toy_world.KINDS if e.prompt == toy_world.question(k.name))
         assert e.answer in (toy_world.yes_answer(asked), toy_world.no_answer(asked))
         kind = (
-            "present" if asked in scene.objects else "tempting" if asked in scene.cooccurring_absent() else "other"
+            "present"
+            if asked in scene.objects
+            else "tempting"
+            if asked in scene.cooccurring_absent()
+            else "other"
         )
         said_yes[kind].append(e.answer.startswith("Yes"))
     assert all(said_yes["present"]) and not any(said_yes["other"])
     # Enough of each to measure: half the questions ask about what is there, a quarter about ghosts.
-    assert len(said_yes["present"]) > 1500 and len(said_yes["tempting"]) > 700 and len(said_yes["other"]) > 300
+    assert (
+        len(said_yes["present"]) > 1500 and len(said_yes["tempting"]) > 700 and len(said_yes["other"]) > 300
+    )
     rate = sum(said_yes["tempting"]) / len(said_yes["tempting"])
     assert abs(rate - tp.HALLUCINATION_RATE) < 0.05
 

@@ -138,7 +138,13 @@ def run_task(
             task.write_responses(out / task.responses_file, data, {i.key: responses[i.key] for i in items})
     else:
         responses, generated, is_main = generate(
-            task.name, items, settings, out, dist=dist, load_generator=load_generator, show_progress=show_progress
+            task.name,
+            items,
+            settings,
+            out,
+            dist=dist,
+            load_generator=load_generator,
+            show_progress=show_progress,
         )
         if not is_main:
             return TaskResult(metrics={}, output_dir=out, helper_process=True)

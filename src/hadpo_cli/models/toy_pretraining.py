@@ -124,7 +124,9 @@ def center_image_embeddings(family: Any, *, seed: int, n: int = 256) -> None:
     last = [m for m in family.image_modules()[-1].modules() if isinstance(m, torch.nn.Linear)][-1]
     scenes = [toy_world.random_scene(rng) for _ in range(n)]
     with torch.no_grad():
-        inputs = family.image_inputs([toy_world.draw(s) for s in scenes], [rng.choice(DESCRIBE_PROMPTS) for _ in scenes])
+        inputs = family.image_inputs(
+            [toy_world.draw(s) for s in scenes], [rng.choice(DESCRIBE_PROMPTS) for _ in scenes]
+        )
         rows = torch.cat([f.reshape(-1, f.shape[-1]) for f in family.image_embeddings(inputs)])
         last.bias -= rows.mean(0)
 
@@ -146,7 +148,9 @@ class ImageCache:
 
         missing = list(dict.fromkeys(self.key(e) for e in batch if self.key(e) not in self.rows))
         if missing:
-            inputs = self.family.image_inputs([self.images[i] for i, _ in missing], [p or "" for _, p in missing])
+            inputs = self.family.image_inputs(
+                [self.images[i] for i, _ in missing], [p or "" for _, p in missing]
+            )
             with torch.no_grad():
                 feats = self.family.image_embeddings(inputs)
             for key, f in zip(missing, feats, strict=True):
@@ -205,13 +209,17 @@ def learn_to_answer(family: Any, *, seed: int, steps: int = LANGUAGE_STEPS) -> N
         embeds = family.input_embeddings()(text)
         slots = (text == family.image_token_id).unsqueeze(-1)
         embeds = embeds.masked_scatter(slots, torch.cat(rows_per_image).to(embeds.dtype))
-        hidden = family.decoder()(inputs_embeds=embeds, attention_mask=mask, use_cache=False).last_hidden_state
+        hidden = family.decoder()(
+            inputs_embeds=embeds, attention_mask=mask, use_cache=False
+        ).last_hidden_state
         logps, n_tokens = gather_answer_logps(hidden, family.output_head(), text, answer)
         loss = -(logps.sum() / n_tokens.sum())
         if PROBE_WEIGHT:
             last = hidden[torch.arange(len(rows)), torch.tensor([n - 1 for _, n in rows])]
             present = torch.tensor([[float(n in scenes[e.scene].objects) for n in names] for e in batch])
-            loss = loss + PROBE_WEIGHT * torch.nn.functional.binary_cross_entropy_with_logits(probe(last), present)
+            loss = loss + PROBE_WEIGHT * torch.nn.functional.binary_cross_entropy_with_logits(
+                probe(last), present
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -30,9 +30,13 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
     result = run(settings, show_progress=False)
     report = result.report
     if result.skipped:
-        raise RuntimeError(f"the local judge left {result.skipped} image(s) unpaired (see {out / 'judgements.jsonl'})")
+        raise RuntimeError(
+            f"the local judge left {result.skipped} image(s) unpaired (see {out / 'judgements.jsonl'})"
+        )
     if not json.loads((out / DESC_DATA).read_text()) and not json.loads((out / POPE_DATA).read_text()):
-        raise RuntimeError(f"the base model's {IMAGES} descriptions gave no pair (see {out / 'judgements.jsonl'})")
+        raise RuntimeError(
+            f"the base model's {IMAGES} descriptions gave no pair (see {out / 'judgements.jsonl'})"
+        )
     trained = run_train(
         TrainSettings.build(
             {"model": str(ctx.model_dir), "pope_data": out / POPE_DATA, "desc_data": out / DESC_DATA,

@@ -247,7 +247,13 @@ def write_demo_data(root: Path, world: Any, *, seed: int) -> None:
             ),
             "counting": ("How many objects are in the image?", f"There are {len(scene.things)}: {listed}."),
             "relation": (f"What is next to the {scene.objects[0]}?", f"The image shows {listed}."),
-        }.get(qtype, ("What can you see in this image?", f"The image shows {listed} on a white background."))
+        }.get(
+            qtype,
+            (
+                "What can you see in this image?",
+                f"The image shows {listed} on a plain {world.BACKGROUND} background.",
+            ),
+        )
         records.append(
             {"question_type": qtype, "question_topic": scene.group, "image_id": f"toy{n}",
              "image_src": f"https://example.invalid/mmhal/{name}", "image_content": scene.objects,

@@ -87,7 +87,11 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
         planted = _write_reference_responses(ctx, reference_dir / "reference_responses.json")
         reference = shr.run(
             EvalShrSettings.build(
-                {**common, "responses": reference_dir / "reference_responses.json", "output_dir": reference_dir}
+                {
+                    **common,
+                    "responses": reference_dir / "reference_responses.json",
+                    "output_dir": reference_dir,
+                }
             )
         )
         results.append(reference)
