@@ -281,7 +281,8 @@ def compare_stage(ctx: DemoContext) -> dict[str, Any]:
     return figures
 
 
-# Enough resamples for a stable 95 % interval of the demo's few hundred items, in a second.
+# Enough resamples for a stable 95 % interval of the demo's few hundred items, in a second (compare
+# and report).
 DEMO_RESAMPLES = 1000
 
 

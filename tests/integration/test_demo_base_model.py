@@ -21,30 +21,24 @@ def _family(name: str):
     return cls(model, processor)
 
 
-def _image_rows(family, seed: int = 3, n: int = 16):
+def _image_rows(family, *, seed: int, n: int):
+    """The image embeddings of the scenes and prompts center_image_embeddings draws with ``seed``."""
     import torch
 
     rng = random.Random(seed)
     scenes = [toy_world.random_scene(rng) for _ in range(n)]
-    inputs = family.image_inputs([toy_world.draw(s) for s in scenes], [tp.DESCRIBE_PROMPTS[0]] * n)
+    prompts = [rng.choice(tp.DESCRIBE_PROMPTS) for _ in scenes]
     with torch.no_grad():
-        return torch.cat([f.reshape(-1, f.shape[-1]) for f in family.image_embeddings(inputs)])
+        feats = family.image_embeddings(family.image_inputs([toy_world.draw(s) for s in scenes], prompts))
+    return torch.cat([f.reshape(-1, f.shape[-1]) for f in feats])
 
 
 @pytest.mark.parametrize("family_name", names())
 def test_centring_zeroes_the_image_embeddings_mean(family_name):
     family = _family(family_name)
     before = _image_rows(family, seed=5, n=32).mean(0).abs().max().item()
-    # The same scenes the function draws with this seed: their mean is removed exactly.
     tp.center_image_embeddings(family, seed=5, n=32)
-    rng = random.Random(5)
-    scenes = [toy_world.random_scene(rng) for _ in range(32)]
-    prompts = [rng.choice(tp.DESCRIBE_PROMPTS) for _ in scenes]
-    import torch
-
-    with torch.no_grad():
-        feats = family.image_embeddings(family.image_inputs([toy_world.draw(s) for s in scenes], prompts))
-    after = torch.cat([f.reshape(-1, f.shape[-1]) for f in feats]).mean(0).abs().max().item()
+    after = _image_rows(family, seed=5, n=32).mean(0).abs().max().item()
     assert after < 1e-4 < before
 
 

@@ -102,7 +102,7 @@ def settings_command(
     fields = list(model.model_fields)
     # Positional arguments first, as click lists them; the judge's flags (shared by every judged
     # command) last, after what the command itself is about; else field order.
-    judge = set(getattr(model, "judge_fields", lambda: ())()) | {"no_judge", "api_key", "base_url"}
+    judge = set(getattr(model, "all_judge_fields", tuple)())
     ordered = sorted(fields, key=lambda n: (not _flag_of(model.model_fields[n]).argument, n in judge))
     params += [_parameter(model, name) for name in ordered]
     if config:

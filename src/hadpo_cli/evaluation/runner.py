@@ -180,7 +180,7 @@ def check_finished_run(out: Path, settings: Any, *, finished: str = METRICS_FILE
     """A finished run (its last file, ``finished``, is there) is never replaced by one of other
     settings unless ``--overwrite`` says so; then its files go first, so nothing of it is resumed
     either."""
-    metrics, recorded = out / finished, out / SETTINGS_FILE
+    marker, recorded = out / finished, out / SETTINGS_FILE
     if getattr(settings, "overwrite", False):
         # Rescoring the old run's own answers (`--responses OUT/<its file> --overwrite`) must not
         # delete the very file it is about to read.
@@ -195,7 +195,7 @@ def check_finished_run(out: Path, settings: Any, *, finished: str = METRICS_FILE
                 elif path.is_file() and path.resolve() not in keep:
                     path.unlink(missing_ok=True)
         return
-    if not (metrics.is_file() and recorded.is_file()):
+    if not (marker.is_file() and recorded.is_file()):
         return
     before = read_json(recorded)
     if not isinstance(before, dict):

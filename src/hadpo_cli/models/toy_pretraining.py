@@ -136,7 +136,7 @@ class ImageCache:
     scene only when the family's image side does not read the prompt)."""
 
     def __init__(self, family: Any, scenes: list[toy_world.Scene]):
-        self.family, self.scenes = family, scenes
+        self.family = family
         self.images = [toy_world.draw(s) for s in scenes]
         self.rows: dict[tuple[int, str], Any] = {}
 

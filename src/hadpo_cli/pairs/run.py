@@ -230,13 +230,17 @@ def judge_all(
 
 # -- step 5 ------------------------------------------------------------------------------------------
 def report(
-    results: list[ImageResult], usage: dict[str, Any] | None, described: int, n_images: int
+    results: list[ImageResult],
+    pope: list[dict[str, Any]],
+    usage: dict[str, Any] | None,
+    described: int,
+    n_images: int,
 ) -> dict[str, Any]:
+    """The counts of ``pairs_report.json``; ``pope`` is what pope_data.json holds."""
     count = {
         status: sum(1 for r in results if r.status == status)
         for status in (PAIRED, CLEAN, EMPTY, MALFORMED, FAILED)
     }
-    pope = [item for r in results for item in _pope(r)]
     return {
         "images": n_images,
         "described_now": described,
@@ -256,6 +260,11 @@ def report(
     }
 
 
+def pope_data(results: list[ImageResult]) -> list[dict[str, Any]]:
+    """The yes/no pairs of every image, as pope_data.json holds them."""
+    return [item for r in results for item in _pope(r)]
+
+
 def _pope(result: ImageResult) -> list[dict[str, Any]]:
     """Yes/no pairs of one image: from a paired image its hallucinated objects and those it named
     rightly; from an image without a hallucination only the latter (``"correct": true``), as the
@@ -269,9 +278,7 @@ def _pope(result: ImageResult) -> list[dict[str, Any]]:
     return []
 
 
-def write_outputs(out: Path, results: list[ImageResult]) -> None:
-    import json
-
+def write_outputs(out: Path, results: list[ImageResult], pope: list[dict[str, Any]]) -> None:
     from hadpo_cli.io import atomic_write_text
     from hadpo_cli.pairs.build import desc_item
 
@@ -281,7 +288,7 @@ def write_outputs(out: Path, results: list[ImageResult]) -> None:
         for r in paired
     ]
     atomic_write_json(out / DESC_DATA, desc)
-    atomic_write_json(out / POPE_DATA, [item for r in results for item in _pope(r)])
+    atomic_write_json(out / POPE_DATA, pope)
     atomic_write_text(
         out / DETAILS_FILE, "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
     )
@@ -348,14 +355,15 @@ def run(
             return PairsResult(report={}, output_dir=out, helper_process=True)
         descriptions = got
     if s.no_judge:
-        summary = report([], None, described_now, len(ids))
+        summary = report([], [], None, described_now, len(ids))
         summary["stopped_after"] = "descriptions (--no-judge)"
     else:
         results, usage = judge_all(
             s, ids, descriptions, annotations, out, backend_factory=backend_factory, on_progress=on_progress
         )
-        write_outputs(out, results)
-        summary = report(results, usage, described_now, len(ids))
+        pope = pope_data(results)
+        write_outputs(out, results, pope)
+        summary = report(results, pope, usage, described_now, len(ids))
     atomic_write_json(out / SETTINGS_FILE, s.public_dict())
     atomic_write_json(out / REPORT_FILE, summary)
     return PairsResult(report=summary, output_dir=out)

@@ -199,15 +199,10 @@ def inspection_section(
     return '<section id="inspection"><h2>Inspection</h2>' + "".join(parts) + "</section>"
 
 
-# How many resamples the demo's report draws: enough for stable intervals on 76 questions a
-# split, few enough to keep the stage to a second or two.
-DEMO_RESAMPLES = 1000
-
-
 def demo_stage(ctx: Any) -> dict[str, Any]:
     """`hadpo demo`'s last stage: ``report.html`` covers the training run and every evaluation of the
     trained model, with the base model's evaluations (``base/``) as the baseline."""
-    from hadpo_cli.demo import BASE_DIR
+    from hadpo_cli.demo import BASE_DIR, DEMO_RESAMPLES
 
     evals = sorted(p for p in ctx.workdir.glob("eval_*") if p.is_dir())
     output = ctx.workdir / "report.html"

@@ -124,9 +124,16 @@ class JudgeSettings(Settings):
         return self
 
     @classmethod
+    def all_judge_fields(cls) -> tuple[str, ...]:
+        """Every setting about the judge, the command's own included (--help lists them last)."""
+        return (*JudgeSettings.model_fields, *cls.extra_judge_fields)
+
+    @classmethod
     def judge_fields(cls) -> tuple[str, ...]:
+        """The judge settings that have no effect with --no-judge (the key and URL may come from
+        the environment, so they are not refused)."""
         skip = ("no_judge", "api_key", "base_url")
-        return tuple(n for n in JudgeSettings.model_fields if n not in skip) + cls.extra_judge_fields
+        return tuple(n for n in cls.all_judge_fields() if n not in skip)
 
     def judge_config(self) -> JudgeConfig:
         from hadpo_cli.judging.backends import JudgeConfig

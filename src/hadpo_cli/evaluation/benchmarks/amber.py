@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from hadpo_cli.data import toy_world  # standard library only: cheap at start-up
 from hadpo_cli.evaluation.benchmarks import Benchmark, ResultColumns, register
 from hadpo_cli.settings.model_source import BenchmarkSettings
 
@@ -200,13 +201,7 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _toy_world() -> Any:
-    from hadpo_cli.data import toy_world
-
-    return toy_world
-
-
-def write_demo_data(root: Path, world: Any, *, seed: int, n_images: int = 8) -> None:
+def write_demo_data(root: Path, world: Any = toy_world, *, seed: int = 0, n_images: int = 8) -> None:
     """An AMBER checkout and image folder made of toy-world scenes: per image one description query
     (generative) and existence questions about a present and a co-occurring absent object."""
     import json
@@ -253,7 +248,7 @@ register(
         show=show,
         docs="docs/eval-amber.md",
         demo_stage=demo_stage,
-        demo_data=lambda root: write_demo_data(root, _toy_world(), seed=0),
+        demo_data=write_demo_data,
         results=ResultColumns(_metric_fns, paired_tests={"discriminative.accuracy": "correct"}),
         order=3,
     )

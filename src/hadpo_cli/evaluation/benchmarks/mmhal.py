@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from hadpo_cli.data import toy_world  # standard library only: cheap at start-up
 from hadpo_cli.evaluation.benchmarks import Benchmark, ResultColumns, register
 from hadpo_cli.settings.judge import JudgeSettings
 from hadpo_cli.settings.model_source import BenchmarkSettings
@@ -217,13 +218,7 @@ def demo_stage(ctx: Any) -> dict[str, Any]:
     }
 
 
-def _toy_world() -> Any:
-    from hadpo_cli.data import toy_world
-
-    return toy_world
-
-
-def write_demo_data(root: Path, world: Any, *, seed: int) -> None:
+def write_demo_data(root: Path, world: Any = toy_world, *, seed: int = 0) -> None:
     """A response_template.json of toy-world questions, one per question type, and their images."""
     import json
     import random
@@ -271,7 +266,7 @@ register(
         show=show,
         docs="docs/eval-mmhal.md",
         demo_stage=demo_stage,
-        demo_data=lambda root: write_demo_data(root, _toy_world(), seed=0),
+        demo_data=write_demo_data,
         results=ResultColumns(
             _metric_fns,
             values=("average_score", "per_type"),
